@@ -1,0 +1,621 @@
+"""The ScalingPolicy API: the single source of the CRD schema, the CSV descriptors and the docs.
+
+Every field carries a description (``kubectl explain`` shows it) and a camelCase JSON name.
+Validation that a structural schema cannot say (relations between fields) is written as CEL
+rules with `schema.cel`; the API server enforces them at admission.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, ClassVar, Literal
+
+import pydantic
+import pydantic.alias_generators
+from pydantic import Field
+
+from api import schema
+
+TargetKind = Literal["Deployment", "StatefulSet"]
+Phase = Literal["Initializing", "Learning", "Active", "Paused", "Error"]
+DecisionAction = Literal["scale_up", "scale_down", "hold"]
+# baseline: the HPA formula acted; explore/exploit: the Q-learner acted; fallback: metrics were
+# missing and the fallback ladder chose; cooldown: a change was wanted but the cooldown held it.
+DecisionMode = Literal["baseline", "explore", "exploit", "fallback", "cooldown"]
+MetricType = Literal["AverageValue", "Value"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+# Names of Kubernetes objects and kubeconfig contexts, bounded so CEL cost estimates stay small.
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class Model(pydantic.BaseModel):
+    """Base of every API type: camelCase on the wire, snake_case in Python."""
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=pydantic.alias_generators.to_camel,
+        populate_by_name=True,
+        # The API server prunes unknown fields already; ignoring them here keeps an older
+        # operator working with objects written by a newer one.
+        extra="ignore",
+    )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The object as Kubernetes stores it: camelCase keys, no unset optional fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# spec
+
+
+class TargetRef(Model):
+    """The workload to scale."""
+
+    api_version: Literal["apps/v1"] = Field(
+        default="apps/v1", description="API version of the target workload."
+    )
+    kind: TargetKind = Field(
+        default="Deployment",
+        description="Kind of the target workload; it must have a scale subresource.",
+    )
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=_DNS_SUBDOMAIN,
+        description="Name of the target workload.",
+    )
+    namespace: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=_DNS_LABEL,
+        description=(
+            "Namespace of the target in the member cluster. Only allowed together with "
+            "`cluster`; in the operator's own cluster the target is always in the policy's "
+            "namespace. Defaults to the policy's namespace."
+        ),
+    )
+    cluster: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description=(
+            "Name of a context in the member-clusters kubeconfig the operator is given. "
+            "Absent means the cluster the operator runs in (the hub)."
+        ),
+    )
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=schema.cel(
+            "!has(self.__namespace__) || has(self.cluster)",
+            "target.namespace may only be set together with target.cluster",
+        )
+    )
+
+
+class ScaleRule(Model):
+    """How fast one direction may move, after the HPA behavior API."""
+
+    stabilization_window_seconds: int = Field(
+        ge=0,
+        le=3600,
+        description=(
+            "The baseline uses the most conservative recommendation of this many past seconds "
+            "(highest for scale-down, lowest for scale-up)."
+        ),
+    )
+    max_pods: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="At most this many replicas added or removed by one action.",
+    )
+    max_percent: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description=(
+            "At most this percentage of the current replicas added or removed by one action; "
+            "the larger of maxPods and maxPercent applies."
+        ),
+    )
+
+
+def _default_scale_up() -> ScaleRule:
+    return ScaleRule(stabilization_window_seconds=0, max_pods=4, max_percent=100)
+
+
+def _default_scale_down() -> ScaleRule:
+    return ScaleRule(stabilization_window_seconds=300, max_pods=4, max_percent=100)
+
+
+class Behavior(Model):
+    """Rate limits and smoothing shared by the HPA baseline and the learner's shield."""
+
+    tolerance: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "No change while the metric is within this fraction of its target "
+            "(the HPA's tolerance)."
+        ),
+    )
+    scale_up: ScaleRule = Field(
+        default_factory=_default_scale_up, description="Limits for adding replicas."
+    )
+    scale_down: ScaleRule = Field(
+        default_factory=_default_scale_down, description="Limits for removing replicas."
+    )
+
+
+class ScalingSpec(Model):
+    """Replica bounds, cooldowns and cadence."""
+
+    min_replicas: int = Field(
+        default=1,
+        le=10000,
+        description="Fewest replicas the policy will set.",
+        json_schema_extra=schema.cel("self >= 0", "minReplicas must be 0 or more"),
+    )
+    max_replicas: int = Field(ge=1, le=10000, description="Most replicas the policy will set.")
+    cooldown_period: int = Field(
+        default=60,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds that must pass after a scaling action before the next one, in either "
+            "direction (unless scaleUpCooldown/scaleDownCooldown override it)."
+        ),
+    )
+    scale_up_cooldown: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds after any scaling action before a scale-up; defaults to cooldownPeriod."
+        ),
+    )
+    scale_down_cooldown: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds after any scaling action before a scale-down; defaults to cooldownPeriod."
+        ),
+    )
+    evaluation_interval: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        description="Seconds between two evaluations of the policy.",
+    )
+    fallback_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=10000,
+        description=(
+            "Replicas to set when no metric works at all, after holding the last replicas "
+            "for one cooldown. Absent means keep holding."
+        ),
+    )
+    behavior: Behavior = Field(
+        default_factory=Behavior,
+        description="Tolerance, step limits and stabilization windows.",
+    )
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=schema.cel_rules(
+            ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+            (
+                "!has(self.fallbackReplicas) || (self.fallbackReplicas >= self.minReplicas"
+                " && self.fallbackReplicas <= self.maxReplicas)",
+                "fallbackReplicas must lie between minReplicas and maxReplicas",
+            ),
+        )
+    )
+
+
+class PrometheusMetric(Model):
+    """A PromQL query that returns exactly one sample."""
+
+    server_address: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.",
+    )
+    query: str = Field(
+        min_length=1,
+        max_length=4096,
+        description=(
+            "PromQL instant query; it must return one vector element or a scalar "
+            "(wrap it in sum(...) if needed)."
+        ),
+    )
+    target_value: float = Field(
+        gt=0,
+        description="Target for the metric; what the baseline keeps the metric near.",
+    )
+    metric_type: MetricType = Field(
+        default="AverageValue",
+        description=(
+            "AverageValue: the query returns a total that is divided by the ready replicas "
+            "before it is compared with targetValue. Value: the query already returns the "
+            "per-replica quantity (e.g. an average utilization)."
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Timeout of one query, in seconds.",
+    )
+
+
+class CpuMetric(Model):
+    """Pod CPU from metrics.k8s.io against the pods' CPU requests (the HPA's semantics)."""
+
+    target_utilization: int = Field(
+        ge=1,
+        le=1000,
+        description="Target average CPU utilization of the pods, in percent of their requests.",
+    )
+
+
+class MetricsSpec(Model):
+    """Where the load signal comes from. The first source given is primary; the others are
+    used by the fallback ladder when the primary fails."""
+
+    prometheus: PrometheusMetric | None = Field(
+        default=None, description="A Prometheus query and its target (primary when set)."
+    )
+    cpu: CpuMetric | None = Field(
+        default=None, description="Pod CPU utilization from metrics.k8s.io and its target."
+    )
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=schema.cel(
+            "has(self.prometheus) || has(self.cpu)",
+            "metrics needs at least one source: prometheus or cpu",
+        )
+    )
+
+
+class QTableRef(Model):
+    """A pre-trained Q-table in a ConfigMap of the policy's namespace."""
+
+    config_map_name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=_DNS_SUBDOMAIN,
+        description="Name of the ConfigMap (made with `nimbusguard train` and kubectl).",
+    )
+    key: str = Field(
+        default="qtable.npz",
+        min_length=1,
+        max_length=253,
+        description="Key in the ConfigMap's binaryData that holds the Q-table file.",
+    )
+
+
+class QLearningSpec(Model):
+    """Tabular Q-learning parameters."""
+
+    learning_rate: float = Field(
+        default=0.1,
+        description="Step size of the Q-value update, in (0, 1].",
+        json_schema_extra=schema.cel("self > 0.0 && self <= 1.0", "learningRate must be in (0, 1]"),
+    )
+    discount_factor: float = Field(
+        default=0.9,
+        description="Weight of future rewards, in [0, 1).",
+        json_schema_extra=schema.cel(
+            "self >= 0.0 && self < 1.0", "discountFactor must be in [0, 1)"
+        ),
+    )
+    epsilon_start: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Exploration rate at the first decision."
+    )
+    epsilon_end: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Exploration rate after the decay horizon."
+    )
+    epsilon_decay_decisions: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000_000,
+        description="Decisions over which epsilon decays linearly from epsilonStart to epsilonEnd.",
+    )
+    warm_start: QTableRef | None = Field(
+        default=None,
+        description="Start from this pre-trained Q-table instead of an empty one.",
+    )
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=schema.cel(
+            "self.epsilonEnd <= self.epsilonStart", "epsilonEnd must not exceed epsilonStart"
+        )
+    )
+
+
+class PromotionSpec(Model):
+    """When the learner may take over from the HPA baseline, and when it must hand back."""
+
+    windows: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description=(
+            "Consecutive evaluation windows in which the learner's shadow reward must beat "
+            "the baseline's before the policy becomes Active."
+        ),
+    )
+    window_decisions: int = Field(
+        default=20, ge=1, le=10000, description="Decisions per evaluation window."
+    )
+    demotion_margin: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "When Active, falling behind the baseline's rolling reward by more than this "
+            "fraction returns the policy to Learning."
+        ),
+    )
+
+
+class AIConfig(Model):
+    """The learning controller."""
+
+    q_learning: QLearningSpec = Field(
+        default_factory=QLearningSpec, description="Q-learning parameters."
+    )
+    promotion: PromotionSpec = Field(
+        default_factory=PromotionSpec, description="Promotion to Active and fallback to Learning."
+    )
+    persist_interval_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="The Q-table is written to its ConfigMap at most once per this many seconds.",
+    )
+
+
+class ScalingPolicySpec(Model):
+    """Desired behaviour of a ScalingPolicy."""
+
+    target: TargetRef = Field(description="The workload to scale.")
+    scaling: ScalingSpec = Field(description="Replica bounds, cooldowns and cadence.")
+    metrics: MetricsSpec = Field(description="Load signal the decisions are based on.")
+    ai_config: AIConfig = Field(
+        default_factory=AIConfig, description="The learning controller's configuration."
+    )
+    paused: bool = Field(
+        default=False,
+        description="Stop evaluating and scaling; the target keeps its replicas.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# status
+
+
+class Condition(Model):
+    """The metav1.Condition shape."""
+
+    type: str = Field(
+        min_length=1,
+        max_length=316,
+        description="Type of the condition, e.g. Ready, TargetFound, MetricsAvailable.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Machine-readable CamelCase reason for the last transition.",
+    )
+    message: str = Field(
+        default="", max_length=32768, description="Human-readable details of the last transition."
+    )
+    last_transition_time: datetime.datetime = Field(
+        description="When the status of the condition last changed."
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the condition was set for."
+    )
+
+
+class Decision(Model):
+    """One evaluation's decision and why it was taken."""
+
+    action: DecisionAction = Field(description="scale_up, scale_down or hold.")
+    mode: DecisionMode = Field(
+        description=(
+            "Who decided: baseline (HPA formula), explore/exploit (Q-learner), fallback "
+            "(metrics unavailable) or cooldown (a change was held back)."
+        )
+    )
+    from_replicas: int = Field(ge=0, description="Replicas before the decision.")
+    to_replicas: int = Field(ge=0, description="Replicas the decision asked for.")
+    confidence: float = Field(
+        ge=0.0,
+        le=1.0,
+        description=(
+            "How sure the decider was: the softmax probability of the chosen action over the "
+            "learner's Q-values, or 1 for rule-based decisions."
+        ),
+    )
+    reasoning: str = Field(max_length=2048, description="Why, in one or two sentences.")
+    time: datetime.datetime = Field(description="When the decision was taken.")
+
+
+class ScaleAction(Model):
+    """The last scale request sent to the target; makes acting idempotent across restarts."""
+
+    id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Identifier of the evaluation that sent it.",
+    )
+    from_replicas: int = Field(ge=0, description="Replicas before the action.")
+    to_replicas: int = Field(ge=0, description="Replicas set by the action.")
+    time: datetime.datetime = Field(description="When the scale request was sent.")
+
+
+class PolicyMetrics(Model):
+    """Counters over the policy's life."""
+
+    total_decisions: int = Field(
+        default=0, ge=0, description="Evaluations that reached a decision."
+    )
+    successful_decisions: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Decisions that were carried out and after which the next observation found the "
+            "metric within tolerance of its target or below it."
+        ),
+    )
+    success_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="successfulDecisions / judged decisions."
+    )
+    scale_ups: int = Field(default=0, ge=0, description="Scale-up actions sent.")
+    scale_downs: int = Field(default=0, ge=0, description="Scale-down actions sent.")
+    last_metric_value: float | None = Field(
+        default=None, description="Last value read from the primary metric source."
+    )
+    last_utilization: float | None = Field(
+        default=None,
+        description="Last per-replica metric divided by its target (1.0 = exactly on target).",
+    )
+    average_reward: float | None = Field(
+        default=None, description="Exponential moving average of the learner's reward."
+    )
+
+
+class LearningStatus(Model):
+    """Progress of the learner, and the numbers behind promotion."""
+
+    epsilon: float = Field(ge=0.0, le=1.0, description="Current exploration rate.")
+    updates: int = Field(default=0, ge=0, description="Q-table updates so far.")
+    states_visited: int = Field(default=0, ge=0, description="Distinct states seen so far.")
+    shadow_reward: float | None = Field(
+        default=None,
+        description="Mean reward the learner's choices would have earned in the last window.",
+    )
+    baseline_reward: float | None = Field(
+        default=None, description="Mean reward of the HPA baseline's choices in the last window."
+    )
+    windows_beaten: int = Field(
+        default=0, ge=0, description="Consecutive windows in which the learner beat the baseline."
+    )
+    q_table_config_map: str | None = Field(
+        default=None, description="ConfigMap that persists this policy's Q-table."
+    )
+    last_persist_time: datetime.datetime | None = Field(
+        default=None, description="When the Q-table was last written."
+    )
+
+
+class ScalingPolicyStatus(Model):
+    """Observed state of a ScalingPolicy, written by the operator."""
+
+    phase: Phase | None = Field(
+        default=None, description="Initializing, Learning, Active, Paused or Error."
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation last acted upon."
+    )
+    current_replicas: int | None = Field(
+        default=None, ge=0, description="Replicas of the target's scale subresource."
+    )
+    ready_replicas: int | None = Field(
+        default=None, ge=0, description="Ready replicas of the target."
+    )
+    target_replicas: int | None = Field(
+        default=None, ge=0, description="Replicas the last decision asked for."
+    )
+    last_scaling_time: datetime.datetime | None = Field(
+        default=None, description="When the operator last changed the target's replicas."
+    )
+    next_scale_time: datetime.datetime | None = Field(
+        default=None, description="Earliest time the cooldown allows the next scaling action."
+    )
+    last_decision: Decision | None = Field(default=None, description="The latest decision.")
+    last_scale: ScaleAction | None = Field(
+        default=None, description="The latest scale request sent to the target."
+    )
+    metrics: PolicyMetrics | None = Field(default=None, description="Decision counters.")
+    learning: LearningStatus | None = Field(default=None, description="Learner progress.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description=(
+            "Ready, TargetFound, ClusterReachable, MetricsAvailable, Fallback, Conflict, "
+            "BaselineBeaten and others, each with a reason and a message."
+        ),
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# root
+
+
+class ObjectMeta(Model):
+    """The parts of metav1.ObjectMeta the operator reads; the API server owns the schema."""
+
+    name: str = Field(description="Name of the object.")
+    namespace: str | None = Field(default=None, description="Namespace of the object.")
+    uid: str | None = Field(default=None, description="Unique id of the object.")
+    generation: int | None = Field(default=None, description="Generation of the spec.")
+    resource_version: str | None = Field(default=None, description="Version for concurrency.")
+
+
+class ScalingPolicy(Model):
+    """A learning autoscaler for one workload, in this cluster or a member cluster."""
+
+    crd: ClassVar[schema.CRDMeta] = schema.CRDMeta(
+        printer_columns=(
+            schema.PrinterColumn("Target", "string", ".spec.target.name", "Target workload."),
+            schema.PrinterColumn(
+                "Cluster", "string", ".spec.target.cluster", "Member cluster context.", priority=1
+            ),
+            schema.PrinterColumn("Min", "integer", ".spec.scaling.minReplicas", "minReplicas."),
+            schema.PrinterColumn("Max", "integer", ".spec.scaling.maxReplicas", "maxReplicas."),
+            schema.PrinterColumn(
+                "Current", "integer", ".status.currentReplicas", "Replicas of the target now."
+            ),
+            schema.PrinterColumn(
+                "Desired", "integer", ".status.targetReplicas", "Replicas last decided."
+            ),
+            schema.PrinterColumn("Phase", "string", ".status.phase", "Lifecycle phase."),
+            schema.PrinterColumn(
+                "Mode",
+                "string",
+                ".status.lastDecision.mode",
+                "Who took the last decision.",
+                priority=1,
+            ),
+            schema.PrinterColumn(
+                "Age", "date", ".metadata.creationTimestamp", "Time since creation."
+            ),
+        ),
+    )
+
+    api_version: Literal["nimbusguard.io/v1"] = Field(
+        default="nimbusguard.io/v1", description="APIVersion of this object."
+    )
+    kind: Literal["ScalingPolicy"] = Field(
+        default="ScalingPolicy", description="Kind of this object."
+    )
+    metadata: ObjectMeta = Field(description="Standard object metadata.")
+    spec: ScalingPolicySpec = Field(description="Desired behaviour.")
+    status: ScalingPolicyStatus = Field(
+        default_factory=ScalingPolicyStatus, description="Observed state, written by the operator."
+    )
