@@ -489,8 +489,12 @@ class LocalClusters:
             )
 
     def _teardown(self, *, keep_logs: bool) -> None:
-        children = [c for cluster in self._clusters.values() for c in cluster.children.values()]
-        stop_all(children, grace=5.0)
+        # etcd last: an API server whose etcd is gone hangs in its graceful shutdown.
+        for wave in ([n for n in lay.COMPONENTS if n != lay.ETCD], [lay.ETCD]):
+            stop_all(
+                [c.children[n] for c in self._clusters.values() for n in wave if n in c.children],
+                grace=5.0,
+            )
         self._started = False
         self._restore_sigterm()
         atexit.unregister(self.stop)
