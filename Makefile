@@ -65,9 +65,15 @@ test: verify test-unit test-e2e ## Everything CI runs: verify, unit tests, e2e t
 test-unit: venv ## Run the unit tests.
 	$(PY) -m pytest tests --ignore=tests/e2e $(PYTEST_ARGS)
 
+# The local control planes need `make envtest`; a given kubeconfig or kind does not.
+E2E_DEPS := venv prometheus
+ifeq ($(NIMBUSGUARD_E2E_KUBECONFIG)$(filter kind kubeconfig,$(NIMBUSGUARD_E2E_BACKEND)),)
+E2E_DEPS += envtest
+endif
+
 .PHONY: test-e2e
-test-e2e: venv ## Run the e2e tests against real API servers (local control planes unless kind or a kubeconfig is given).
-	@echo "test-e2e: not yet: the local control planes land with issue 3" >&2; exit 1
+test-e2e: $(E2E_DEPS) ## Run the e2e tests against real API servers (local control planes unless kind or a kubeconfig is given).
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 ##@ Build
 
@@ -78,5 +84,17 @@ run: venv ## Run the operator against the current kubeconfig context.
 ##@ Dependencies
 
 .PHONY: envtest
-envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok (cached outside the repo).
+envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok and metrics-server (cached outside the repo).
 	./hack/envtest.sh
+
+.PHONY: prometheus
+prometheus: ## Install Debian's prometheus package if missing (its own service is kept off :9090).
+	./hack/install-prometheus.sh
+
+.PHONY: clusters-up
+clusters-up: venv envtest ## Start local hub and member clusters in the background (KUBECONFIG printed).
+	$(PY) -m hack.localcluster up --metrics-server
+
+.PHONY: clusters-down
+clusters-down: venv ## Stop the clusters started by clusters-up.
+	$(PY) -m hack.localcluster down
