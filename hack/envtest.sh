@@ -77,6 +77,7 @@ mkdir -p "$dest"
 
 # Say which module failed and why, not only a Go stack of errors.
 fail() {
+    echo "FAILED" >&2
     echo "envtest: building $1 failed; the last lines of the Go output:" >&2
     tail -n 25 "$2" >&2
     echo "envtest: full log: $2" >&2
