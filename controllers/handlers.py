@@ -24,7 +24,7 @@ RESOURCE = (gv.GROUP, gv.VERSION, gv.PLURAL)
 def build_registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
-    @kopf.index(*RESOURCE, registry=registry)
+    @kopf.index(*RESOURCE, id="policy_targets", registry=registry)
     async def policy_targets(
         *, namespace: str | None, spec: kopf.Spec, meta: kopf.Meta, name: str, uid: str, **_: Any
     ) -> dict[reconciler_.TargetKey, reconciler_.Claim]:
@@ -32,9 +32,9 @@ def build_registry() -> kopf.OperatorRegistry:
         key = reconciler_.target_key(ns, dict(spec))
         return {key: (str(meta.get("creationTimestamp") or ""), ns, name, uid)}
 
-    @kopf.on.resume(*RESOURCE, registry=registry)
-    @kopf.on.create(*RESOURCE, registry=registry)
-    @kopf.on.update(*RESOURCE, field="spec", registry=registry)
+    @kopf.on.resume(*RESOURCE, id="adopt", registry=registry)
+    @kopf.on.create(*RESOURCE, id="adopt", registry=registry)
+    @kopf.on.update(*RESOURCE, id="adopt", field="spec", registry=registry)
     async def changed(*, body: kopf.Body, reason: str, memo: Any, **_: Any) -> None:
         await memo["reconciler"].on_change(body, reason)
 
@@ -42,11 +42,17 @@ def build_registry() -> kopf.OperatorRegistry:
     def _jitter(**_: Any) -> float:
         return random.uniform(0.0, 1.0)  # noqa: S311 (not security-relevant)
 
-    @kopf.daemon(*RESOURCE, registry=registry, initial_delay=_jitter, cancellation_timeout=10.0)
+    @kopf.daemon(
+        *RESOURCE,
+        id="evaluate",
+        registry=registry,
+        initial_delay=_jitter,
+        cancellation_timeout=10.0,
+    )
     async def evaluate(
         *, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **kwargs: Any
     ) -> None:
-        # kopf passes each index as a kwarg named after its function.
+        # kopf passes each index as a kwarg named after its id.
         index: kopf.Index[reconciler_.TargetKey, reconciler_.Claim] = kwargs["policy_targets"]
 
         def claims(key: reconciler_.TargetKey) -> list[reconciler_.Claim]:
@@ -54,7 +60,7 @@ def build_registry() -> kopf.OperatorRegistry:
 
         await memo["reconciler"].run(body, stopped, claims)
 
-    @kopf.on.delete(*RESOURCE, registry=registry)
+    @kopf.on.delete(*RESOURCE, id="forget", registry=registry)
     async def deleted(*, body: kopf.Body, memo: Any, **_: Any) -> None:
         await memo["reconciler"].forget(body)
 

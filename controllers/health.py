@@ -19,6 +19,7 @@ from typing import Literal
 from aiohttp import web
 
 from controllers import observability
+from nimbusguard.clients import errors
 
 Role = Literal["single", "leader", "standby"]
 
@@ -89,7 +90,11 @@ async def serving(
     runner = web.AppRunner(app(readiness, metrics), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise errors.ConfigError(f"cannot serve on {host}:{port}: {exc.strerror}") from exc
     beat = asyncio.create_task(_heartbeat(readiness), name="heartbeat")
     try:
         yield

@@ -15,6 +15,9 @@ from typing import Any
 
 import prometheus_client as prom
 
+# The *_created series double every counter's cardinality and no dashboard reads them.
+prom.disable_created_metrics()  # type: ignore[no-untyped-call]
+
 PHASES = ("Initializing", "Learning", "Active", "Paused", "Error")
 
 
@@ -83,6 +86,18 @@ class Metrics:
             ["policy", "rung"],
             registry=r,
         )
+        self.replicas = prom.Gauge(
+            "nimbusguard_policy_replicas",
+            "Replicas of the policy's target: current (scale), ready, and desired (last decision).",
+            ["policy", "kind"],
+            registry=r,
+        )
+        self.utilization = prom.Gauge(
+            "nimbusguard_policy_utilization",
+            "Last per-replica metric divided by its target (1 = on target).",
+            ["policy"],
+            registry=r,
+        )
         self.reconcile_duration = prom.Histogram(
             "nimbusguard_reconcile_duration_seconds",
             "Time to evaluate one policy (I/O included).",
@@ -105,10 +120,17 @@ class Metrics:
 
     def forget_policy(self, policy: str) -> None:
         """Drop every series labelled with this policy."""
-        for metric in (self.epsilon, self.reward, self.regret, self.shield_interventions):
+        for metric in (
+            self.epsilon,
+            self.reward,
+            self.regret,
+            self.shield_interventions,
+            self.utilization,
+        ):
             with contextlib.suppress(KeyError):
                 metric.remove(policy)
-        self.fallbacks.remove_by_labels({"policy": policy})
+        for labelled in (self.fallbacks, self.replicas):
+            labelled.remove_by_labels({"policy": policy})
 
     def exposition(self) -> bytes:
         return prom.generate_latest(self.registry)
@@ -136,13 +158,13 @@ class JsonFormatter(logging.Formatter):
         ref = getattr(record, "k8s_ref", None)
         if isinstance(ref, dict):
             out["namespace"] = ref.get("namespace")
-            out["name"] = ref.get("name")
+            out["policy"] = ref.get("name")
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in ("k8s_ref", "k8s_skip", "settings"):
                 out[key] = value
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return json.dumps(out, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -162,6 +184,7 @@ def policy_logger(
     logger: logging.Logger, namespace: str, name: str, cluster: str | None
 ) -> logging.LoggerAdapter[logging.Logger]:
     """A logger whose every line names the policy and its target cluster."""
+    # NB: "name" is a reserved LogRecord attribute; the policy's name goes under "policy".
     return logging.LoggerAdapter(
-        logger, {"namespace": namespace, "name": name, "cluster": cluster or "hub"}
+        logger, {"namespace": namespace, "policy": name, "cluster": cluster or "hub"}
     )

@@ -124,8 +124,16 @@ class Reconciler:
     ) -> None:
         """The daemon of one policy: evaluate, then wait for the interval or a change."""
         uid = body["metadata"]["uid"]
+        failures = 0
         while not stopped:
-            delay = await self.evaluate(body, claims)
+            try:
+                delay = await self.evaluate(body, claims)
+                failures = 0
+            except Exception:
+                # A bug must not silence the policy: log it and try again soon.
+                failures += 1
+                delay = min(MAX_BACKOFF, 2.0**failures)
+                logger.exception("evaluating %s failed; retrying in %.0fs", uid, delay)
             memory = self._memory.get(uid)
             if memory is None:
                 return
@@ -500,7 +508,18 @@ class Reconciler:
         if outcome.scaled_to is not None and decision is not None:
             direction = "up" if outcome.scaled_to > decision.from_replicas else "down"
             m.scaling_actions.labels(direction=direction).inc()
+        key = memory.runtime.key
         if outcome.fallback_rung is not None:
-            m.fallbacks.labels(policy=memory.runtime.key, rung=outcome.fallback_rung).inc()
+            m.fallbacks.labels(policy=key, rung=outcome.fallback_rung).inc()
+        if outcome.target is not None:
+            current = (
+                outcome.scaled_to if outcome.scaled_to is not None else outcome.target.replicas
+            )
+            m.replicas.labels(policy=key, kind="current").set(current)
+            m.replicas.labels(policy=key, kind="ready").set(outcome.target.ready_replicas)
+        if decision is not None:
+            m.replicas.labels(policy=key, kind="desired").set(decision.to_replicas)
+        if outcome.reading is not None:
+            m.utilization.labels(policy=key).set(outcome.reading.utilization)
         self._phases[policy.metadata.uid or ""] = verdict.phase
         m.set_phases(self._phases)
