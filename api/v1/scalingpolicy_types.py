@@ -137,7 +137,7 @@ class Behavior(Model):
     tolerance: float = Field(
         default=0.1,
         ge=0.0,
-        le=1.0,
+        lt=1.0,
         description=(
             "No change while the metric is within this fraction of its target "
             "(the HPA's tolerance)."
@@ -197,8 +197,9 @@ class ScalingSpec(Model):
         ge=0,
         le=10000,
         description=(
-            "Replicas to set when no metric works at all, after holding the last replicas "
-            "for one cooldown. Absent means keep holding."
+            "Floor of replicas when no metric works at all, applied after holding the last "
+            "replicas for one cooldown. The operator never scales down without a metric, so "
+            "a value below the current replicas changes nothing. Absent means keep holding."
         ),
     )
     behavior: Behavior = Field(
@@ -471,16 +472,21 @@ class PolicyMetrics(Model):
     total_decisions: int = Field(
         default=0, ge=0, description="Evaluations that reached a decision."
     )
+    judged_decisions: int = Field(
+        default=0,
+        ge=0,
+        description="Decisions followed by a valid observation, so their effect could be judged.",
+    )
     successful_decisions: int = Field(
         default=0,
         ge=0,
         description=(
-            "Decisions that were carried out and after which the next observation found the "
-            "metric within tolerance of its target or below it."
+            "Judged decisions that were carried out and after which the next observation found "
+            "the metric within tolerance of its target or below it."
         ),
     )
     success_rate: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="successfulDecisions / judged decisions."
+        default=0.0, ge=0.0, le=1.0, description="successfulDecisions / judgedDecisions."
     )
     scale_ups: int = Field(default=0, ge=0, description="Scale-up actions sent.")
     scale_downs: int = Field(default=0, ge=0, description="Scale-down actions sent.")

@@ -1,0 +1,192 @@
+"""Run the operator: clients, the health/metrics server, leader election, then kopf.
+
+With leader election on, an instance that is not the leader stays a ready standby and does
+not start kopf at all: one process watches and acts, never two (kopf's own peering freezes
+operators of equal priority instead of electing one). A leader that cannot renew its Lease
+stops kopf and exits non-zero, so its pod restarts as a standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+import aiohttp
+import kopf
+from kubernetes.aio import client as k8s
+
+from controllers import handlers, health, observability, reconciler as reconciler_, settings as st
+from nimbusguard.clients import errors, kube, leases
+from nimbusguard.workflow import graph
+
+logger = logging.getLogger(__name__)
+
+HUB_PROBE_PERIOD = 10.0
+
+
+def connection_info(api: k8s.ApiClient) -> kopf.ConnectionInfo:
+    """kopf's credentials from the same configuration our own hub client uses."""
+    cfg = api.configuration
+    token = None
+    header = (cfg.api_key or {}).get("BearerToken") or (cfg.api_key or {}).get("authorization")
+    if header:
+        token = str(header).removeprefix("Bearer ").strip()
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        token=token,
+        username=cfg.username or None,
+        password=cfg.password or None,
+    )
+
+
+async def _probe_hub(api: k8s.ApiClient, readiness: health.Readiness) -> None:
+    version = k8s.VersionApi(api)
+    while True:
+        try:
+            await kube.call(version.get_code, timeout=5.0)
+            readiness.hub_ok_at = time.monotonic()
+        except errors.ClientError as exc:
+            logger.warning("the hub API server does not answer: %s", exc)
+        await asyncio.sleep(HUB_PROBE_PERIOD)
+
+
+async def run(cfg: st.Settings) -> int:
+    """Run until a signal (exit 0) or a lost Lease (exit 1)."""
+    metrics = observability.Metrics()
+    readiness = health.Readiness(role="standby" if cfg.leader_elect else "single")
+    shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, shutdown.set)
+
+    hub = kube.HubConfig(kubeconfig=cfg.kubeconfig, context=cfg.context)
+    host, port = cfg.host_port
+    async with (
+        kube.clients(hub, cfg.member_kubeconfig) as clients,
+        aiohttp.ClientSession() as session,
+        health.serving(host, port, readiness, metrics),
+    ):
+        logger.info(
+            "serving /metrics, /healthz, /readyz on %s:%d; hub: %s", host, port, hub.describe()
+        )
+        probe = asyncio.create_task(_probe_hub(clients.hub, readiness), name="hub-probe")
+        elector: leases.LeaderElector | None = None
+        try:
+            if cfg.leader_elect:
+                elector = leases.LeaderElector(
+                    clients.hub,
+                    leases.LeaseSettings(
+                        name=cfg.lease_name,
+                        namespace=cfg.lease_namespace,
+                        identity=cfg.identity,
+                        lease_duration=cfg.lease_duration,
+                        renew_deadline=cfg.renew_deadline,
+                        retry_period=cfg.retry_period,
+                    ),
+                )
+                if not await _first(elector.acquire(), shutdown.wait()):
+                    return 0
+                readiness.role = "leader"
+                metrics.leader.set(1)
+            return await _operate(cfg, clients, session, metrics, readiness, elector, shutdown)
+        finally:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
+            if elector is not None:
+                await elector.release()
+            metrics.leader.set(0)
+
+
+async def _first(primary: Any, stop: Any) -> bool:
+    """Await `primary` unless `stop` finishes first; True when `primary` finished."""
+    main = asyncio.ensure_future(primary)
+    stopper = asyncio.ensure_future(stop)
+    done, pending = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if main in done:
+        main.result()
+        return True
+    return False
+
+
+async def _operate(
+    cfg: st.Settings,
+    clients: kube.ClusterClients,
+    session: aiohttp.ClientSession,
+    metrics: observability.Metrics,
+    readiness: health.Readiness,
+    elector: leases.LeaderElector | None,
+    shutdown: asyncio.Event,
+) -> int:
+    reconciler = reconciler_.Reconciler(
+        clients=clients,
+        session=session,
+        metrics=metrics,
+        readiness=readiness,
+        graph=graph.build(),
+        identity=cfg.identity,
+    )
+    registry = handlers.build_registry()
+    info = connection_info(clients.hub)
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return info
+
+    stop_flag = asyncio.Event()
+    ready_flag = asyncio.Event()
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            settings=handlers.settings(),
+            standalone=True,
+            clusterwide=not cfg.namespaces,
+            namespaces=list(cfg.namespaces),
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            memo=kopf.Memo(reconciler=reconciler),
+        ),
+        name="kopf",
+    )
+
+    async def mark_watching() -> None:
+        await ready_flag.wait()
+        readiness.watching = True
+
+    watching = asyncio.create_task(mark_watching(), name="ready-flag")
+    holding = asyncio.create_task(
+        elector.hold() if elector else asyncio.Event().wait(), name="lease"
+    )
+    stopping = asyncio.create_task(shutdown.wait(), name="shutdown")
+    exit_code = 0
+    try:
+        done, _ = await asyncio.wait(
+            {operator, holding, stopping}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if holding in done and isinstance(holding.exception(), leases.LeadershipLostError):
+            logger.error("%s; stopping so that the new leader acts alone", holding.exception())
+            exit_code = 1
+        if operator in done and operator.exception() is not None:
+            logger.error("kopf stopped: %s", operator.exception())
+            exit_code = 1
+    finally:
+        readiness.watching = False
+        stop_flag.set()
+        for task in (holding, stopping, watching):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await operator
+        await reconciler.shutdown()
+    return exit_code

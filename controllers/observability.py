@@ -1,0 +1,190 @@
+"""The operator's Prometheus metrics and its structured (JSON) logs.
+
+Per-policy series carry the label `policy="<namespace>/<name>"` and are removed when the
+policy is deleted, so cardinality follows the number of live policies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import sys
+from typing import Any
+
+import prometheus_client as prom
+
+# The *_created series double every counter's cardinality and no dashboard reads them.
+prom.disable_created_metrics()  # type: ignore[no-untyped-call]
+
+PHASES = ("Initializing", "Learning", "Active", "Paused", "Error")
+
+
+class Metrics:
+    """All series the operator exports, in one registry (tests make their own)."""
+
+    def __init__(self, registry: prom.CollectorRegistry | None = None) -> None:
+        r = self.registry = registry if registry is not None else prom.CollectorRegistry()
+        self.policies = prom.Counter(
+            "nimbusguard_policies", "ScalingPolicies seen since the operator started.", registry=r
+        )
+        self.active_policies = prom.Gauge(
+            "nimbusguard_active_policies", "ScalingPolicies in phase Active.", registry=r
+        )
+        self.policies_by_phase = prom.Gauge(
+            "nimbusguard_policies_by_phase", "ScalingPolicies per phase.", ["phase"], registry=r
+        )
+        self.workflows = prom.Counter(
+            "nimbusguard_workflows", "Evaluation workflows run.", registry=r
+        )
+        self.workflows_successful = prom.Counter(
+            "nimbusguard_workflows_successful",
+            "Evaluation workflows that reached a decision without an error.",
+            registry=r,
+        )
+        self.scaling_actions = prom.Counter(
+            "nimbusguard_scaling_actions",
+            "Scale requests sent to targets.",
+            ["direction"],
+            registry=r,
+        )
+        self.decisions = prom.Counter(
+            "nimbusguard_decisions",
+            "Decisions by action and by who decided.",
+            ["action", "mode"],
+            registry=r,
+        )
+        self.epsilon = prom.Gauge(
+            "nimbusguard_q_learning_epsilon",
+            "Exploration rate of the policy's learner.",
+            ["policy"],
+            registry=r,
+        )
+        self.reward = prom.Gauge(
+            "nimbusguard_reward",
+            "Reward of the policy's last scored transition.",
+            ["policy"],
+            registry=r,
+        )
+        self.regret = prom.Gauge(
+            "nimbusguard_regret",
+            "Cumulative reward the baseline's choices would have earned minus the executed "
+            "choices' (negative: the learner did better).",
+            ["policy"],
+            registry=r,
+        )
+        self.shield_interventions = prom.Counter(
+            "nimbusguard_shield_interventions",
+            "Actions the shield vetoed.",
+            ["policy"],
+            registry=r,
+        )
+        self.fallbacks = prom.Counter(
+            "nimbusguard_fallbacks",
+            "Evaluations decided by the fallback ladder, by rung.",
+            ["policy", "rung"],
+            registry=r,
+        )
+        self.replicas = prom.Gauge(
+            "nimbusguard_policy_replicas",
+            "Replicas of the policy's target: current (scale), ready, and desired (last decision).",
+            ["policy", "kind"],
+            registry=r,
+        )
+        self.utilization = prom.Gauge(
+            "nimbusguard_policy_utilization",
+            "Last per-replica metric divided by its target (1 = on target).",
+            ["policy"],
+            registry=r,
+        )
+        self.reconcile_duration = prom.Histogram(
+            "nimbusguard_reconcile_duration_seconds",
+            "Time to evaluate one policy (I/O included).",
+            ["handler"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.leader = prom.Gauge(
+            "nimbusguard_leader", "1 while this instance holds the leader Lease.", registry=r
+        )
+        for phase in PHASES:
+            self.policies_by_phase.labels(phase=phase).set(0)
+
+    def set_phases(self, phases: dict[str, str]) -> None:
+        """Recompute the per-phase gauges from uid → phase."""
+        for phase in PHASES:
+            count = sum(1 for p in phases.values() if p == phase)
+            self.policies_by_phase.labels(phase=phase).set(count)
+        self.active_policies.set(sum(1 for p in phases.values() if p == "Active"))
+
+    def forget_policy(self, policy: str) -> None:
+        """Drop every series labelled with this policy."""
+        for metric in (
+            self.epsilon,
+            self.reward,
+            self.regret,
+            self.shield_interventions,
+            self.utilization,
+        ):
+            with contextlib.suppress(KeyError):
+                metric.remove(policy)
+        for labelled in (self.fallbacks, self.replicas):
+            labelled.remove_by_labels({"policy": policy})
+
+    def exposition(self) -> bytes:
+        return prom.generate_latest(self.registry)
+
+
+# Logging -------------------------------------------------------------------------------------
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the policy's namespace/name/cluster when known.
+
+    kopf attaches `k8s_ref` to the records of its per-object loggers; our own code passes
+    `extra={"policy": ..., "cluster": ...}` (see `policy_logger`).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict):
+            out["namespace"] = ref.get("namespace")
+            out["policy"] = ref.get("name")
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in ("k8s_ref", "k8s_skip", "settings"):
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The HTTP client's per-request lines drown everything else at DEBUG.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def policy_logger(
+    logger: logging.Logger, namespace: str, name: str, cluster: str | None
+) -> logging.LoggerAdapter[logging.Logger]:
+    """A logger whose every line names the policy and its target cluster."""
+    # NB: "name" is a reserved LogRecord attribute; the policy's name goes under "policy".
+    return logging.LoggerAdapter(
+        logger, {"namespace": namespace, "policy": name, "cluster": cluster or "hub"}
+    )

@@ -1,0 +1,525 @@
+"""Evaluate ScalingPolicies: the glue between kopf, the workflow, the clients and status.
+
+One `Reconciler` per operator process. Each policy is evaluated by one daemon task at a time
+(its per-policy lock also serializes the change handlers). The reconciler is the only writer
+of `.status`; it keeps what it last wrote, because the watch may deliver our own writes late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import aiohttp
+import pydantic
+
+from api.v1 import groupversion_info as gv, scalingpolicy_types as types
+from controllers import conditions as cond, health, notices, observability, phases, status
+from nimbusguard.clients import (
+    errors,
+    events,
+    kube,
+    policies,
+    prometheus,
+    resource_metrics,
+    sources,
+    workloads,
+)
+from nimbusguard.workflow import cooldowns, runtime as runtime_, state as st
+
+logger = logging.getLogger(__name__)
+
+# (cluster or "", namespace, kind, name) of a target; the kopf index is keyed by it.
+TargetKey = tuple[str, str, str, str]
+# (creationTimestamp, namespace, name, uid) of a policy naming a target.
+Claim = tuple[str, str, str, str]
+
+HPA_CACHE_SECONDS = 30.0
+MAX_BACKOFF = 60.0
+
+
+def _stamp(seconds: float) -> str:
+    """RFC 3339 in UTC, as Kubernetes writes times."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def target_key(namespace: str, spec: Mapping[str, Any]) -> TargetKey:
+    target = spec.get("target") or {}
+    cluster = target.get("cluster") or ""
+    ns = (target.get("namespace") or namespace) if cluster else namespace
+    return (cluster, ns, target.get("kind") or "Deployment", target.get("name") or "")
+
+
+def first_claim(claims: Iterable[Claim]) -> Claim | None:
+    """The policy that owns a target: the oldest, ties broken by namespace/name."""
+    return min(claims, default=None)
+
+
+@dataclasses.dataclass
+class _Memory:
+    """Per-policy state the reconciler keeps next to the workflow's runtime."""
+
+    runtime: runtime_.PolicyRuntime
+    status: types.ScalingPolicyStatus | None = None  # what we last wrote
+    failures: int = 0
+    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        clients: kube.ClusterClients,
+        session: aiohttp.ClientSession,
+        metrics: observability.Metrics,
+        readiness: health.Readiness,
+        graph: Any,
+        identity: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clients = clients
+        self.session = session
+        self.metrics = metrics
+        self.readiness = readiness
+        self.graph = graph
+        self.identity = identity
+        self.clock = clock
+        self._memory: dict[str, _Memory] = {}
+        self._phases: dict[str, str] = {}
+        self._hpas: dict[tuple[str, str], tuple[float, list[str]]] = {}
+
+    # -- entry points used by the kopf handlers ----------------------------------------------
+
+    async def on_change(self, body: Mapping[str, Any], trigger: str) -> None:
+        """A policy was created, changed or found on start-up: adopt it and evaluate soon."""
+        meta = body["metadata"]
+        uid = meta["uid"]
+        is_new = uid not in self._memory
+        try:
+            policy = types.ScalingPolicy.model_validate(dict(body))
+        except pydantic.ValidationError as exc:
+            await self._reject(body, exc)
+            return
+        memory = self._remember(uid, policy)
+        if memory.runtime.reconfigure(policy.spec):
+            logger.info("spec of %s changed; the baseline starts afresh", memory.runtime.key)
+        if is_new:
+            self.metrics.policies.inc()
+        if policy.status.phase is None:
+            await self._write(policy, self._initial_status(policy), memory)
+        logger.debug("policy %s: %s", memory.runtime.key, trigger)
+        memory.wake.set()
+
+    async def run(
+        self,
+        body: Mapping[str, Any],
+        stopped: Any,
+        claims: Callable[[TargetKey], list[Claim]],
+    ) -> None:
+        """The daemon of one policy: evaluate, then wait for the interval or a change."""
+        uid = body["metadata"]["uid"]
+        failures = 0
+        while not stopped:
+            try:
+                delay = await self.evaluate(body, claims)
+                failures = 0
+            except Exception:
+                # A bug must not silence the policy: log it and try again soon.
+                failures += 1
+                delay = min(MAX_BACKOFF, 2.0**failures)
+                logger.exception("evaluating %s failed; retrying in %.0fs", uid, delay)
+            memory = self._memory.get(uid)
+            if memory is None:
+                return
+            memory.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(memory.wake.wait(), timeout=delay)
+
+    async def forget(self, body: Mapping[str, Any]) -> None:
+        """The policy is being deleted: drop its series and memory; the target is left as is."""
+        meta = body["metadata"]
+        uid = meta["uid"]
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        self._memory.pop(uid, None)
+        self._phases.pop(uid, None)
+        self.metrics.forget_policy(key)
+        self.metrics.set_phases(self._phases)
+        logger.info("forgot %s; its target keeps its replicas", key)
+
+    async def shutdown(self) -> None:
+        """The operator is stopping: wait for evaluations in flight to finish."""
+        for memory in list(self._memory.values()):
+            async with memory.runtime.lock:
+                pass
+
+    # -- one evaluation ----------------------------------------------------------------------
+
+    async def evaluate(
+        self, body: Mapping[str, Any], claims: Callable[[TargetKey], list[Claim]]
+    ) -> float:
+        """Evaluate one policy now; returns the seconds until the next evaluation."""
+        try:
+            policy = types.ScalingPolicy.model_validate(dict(body))
+        except pydantic.ValidationError as exc:
+            await self._reject(body, exc)
+            return MAX_BACKOFF
+        memory = self._remember(policy.metadata.uid or "", policy)
+        async with memory.runtime.lock:
+            started = time.perf_counter()
+            try:
+                return await self._evaluate(policy, memory, claims)
+            finally:
+                self.metrics.reconcile_duration.labels(handler="evaluate").observe(
+                    time.perf_counter() - started
+                )
+
+    async def _evaluate(
+        self,
+        policy: types.ScalingPolicy,
+        memory: _Memory,
+        claims: Callable[[TargetKey], list[Claim]],
+    ) -> float:
+        spec, meta = policy.spec, policy.metadata
+        namespace = meta.namespace or "default"
+        memory.runtime.reconfigure(spec)
+        previous = memory.status or policy.status
+        now = self.clock()
+        log = observability.policy_logger(logger, namespace, meta.name, spec.target.cluster)
+
+        ref = workloads.TargetRef(
+            kind=spec.target.kind,
+            name=spec.target.name,
+            namespace=(spec.target.namespace or namespace) if spec.target.cluster else namespace,
+            cluster=spec.target.cluster,
+        )
+        api: Any | None = None
+        api_error: errors.ClientError | None = None
+        try:
+            api = await self.clients.get(spec.target.cluster)
+        except errors.ClientError as exc:
+            api_error = exc
+
+        conflict = self._conflict(policy, claims)
+        if conflict is None and api is not None:
+            conflict = await self._hpa_conflict(api, ref, log)
+
+        last_scaling = (
+            previous.last_scaling_time.timestamp() if previous.last_scaling_time else None
+        )
+        decisions_so_far = previous.metrics.total_decisions if previous.metrics else 0
+        inp = st.EvaluationInput(
+            policy=memory.runtime.key,
+            spec=spec,
+            now=now,
+            evaluation_id=f"{(meta.uid or '')[:8]}-g{meta.generation or 0}-d{decisions_so_far + 1}",
+            may_act=not spec.paused and conflict is None,
+            learner_acts=previous.phase == "Active",
+            last_scaling_time=last_scaling,
+        )
+        recorded: list[types.ScaleAction] = []
+
+        async def record_intent(intent: st.Intent) -> bool:
+            return await self._record_intent(policy, previous, intent, recorded, log)
+
+        ctx = st.EvaluationContext(
+            target=ref,
+            api=api,
+            api_error=api_error,
+            sources=self._sources(spec, api, ref),
+            runtime=memory.runtime,
+            record_intent=record_intent,
+        )
+        final: st.EvaluationState = await self.graph.ainvoke({"input": inp}, context=ctx)
+        outcome = status.Outcome.from_state(final)
+        target_error = final.get("error")
+        evaluated = target_error is None and not spec.paused and conflict is None
+        verdict = phases.assess(
+            phases.Facts(
+                paused=spec.paused,
+                target=ref.describe(),
+                target_error=target_error,
+                conflict=conflict,
+                learner_active=False,
+                previous_phase=previous.phase,
+                evaluated=evaluated,
+            )
+        )
+        new_status = status.build(
+            previous=previous,
+            spec=spec,
+            generation=meta.generation,
+            verdict=verdict,
+            outcome=outcome,
+            evaluated=evaluated and outcome.decision is not None,
+            now=now,
+            last_scale=recorded[-1] if recorded else None,
+            learning=None,
+        )
+        written = await self._write(policy, new_status, memory)
+        for notice in notices.derive(previous, new_status, outcome):
+            await self._post(policy, notice)
+        self._count(policy, memory, verdict, outcome, log)
+
+        transient = (
+            not written
+            or outcome.scale_error is not None
+            or (target_error is not None and verdict.phase != "Error")
+        )
+        memory.failures = memory.failures + 1 if transient else 0
+        interval = float(spec.scaling.evaluation_interval)
+        if memory.failures:
+            # Retry sooner while a fault is fresh, then settle at the normal cadence.
+            return min(interval, MAX_BACKOFF, 2.0 ** min(memory.failures, 6))
+        return interval
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def _remember(self, uid: str, policy: types.ScalingPolicy) -> _Memory:
+        memory = self._memory.get(uid)
+        if memory is None:
+            key = f"{policy.metadata.namespace}/{policy.metadata.name}"
+            memory = _Memory(runtime=runtime_.PolicyRuntime.create(key, policy.spec))
+            self._memory[uid] = memory
+        return memory
+
+    def _initial_status(self, policy: types.ScalingPolicy) -> types.ScalingPolicyStatus:
+        now = self.clock()
+        return types.ScalingPolicyStatus(
+            phase="Initializing",
+            observed_generation=policy.metadata.generation,
+            conditions=cond.apply(
+                [],
+                [cond.Update(cond.READY, None, "Initializing", "validating the target")],
+                now=datetime.datetime.fromtimestamp(now, datetime.UTC),
+                generation=policy.metadata.generation,
+            ),
+        )
+
+    def _conflict(
+        self, policy: types.ScalingPolicy, claims: Callable[[TargetKey], list[Claim]]
+    ) -> str | None:
+        namespace = policy.metadata.namespace or "default"
+        key = target_key(namespace, policy.spec.model_dump(by_alias=True))
+        owner = first_claim(claims(key))
+        if owner is None or owner[3] == policy.metadata.uid:
+            return None
+        return (
+            f"ScalingPolicy {owner[1]}/{owner[2]} already scales this target "
+            "(the oldest policy wins); this one will not act"
+        )
+
+    async def _hpa_conflict(
+        self, api: Any, ref: workloads.TargetRef, log: logging.LoggerAdapter[logging.Logger]
+    ) -> str | None:
+        cache_key = (ref.cluster or "", ref.namespace)
+        cached = self._hpas.get(cache_key)
+        now = time.monotonic()
+        if cached is None or now - cached[0] > HPA_CACHE_SECONDS:
+            try:
+                names = await workloads.competing_hpas(api, ref)
+            except errors.ClientError as exc:
+                # Not being allowed to list HPAs must not stop scaling; say it once in the log.
+                log.debug("could not list HorizontalPodAutoscalers: %s", exc)
+                names = []
+            cached = (now, names)
+            self._hpas[cache_key] = cached
+        hpas = cached[1]
+        if not hpas:
+            return None
+        return (
+            f"HorizontalPodAutoscaler {', '.join(hpas)} also scales {ref.describe()}; remove it "
+            "or this policy"
+        )
+
+    def _sources(
+        self, spec: types.ScalingPolicySpec, api: Any | None, ref: workloads.TargetRef
+    ) -> list[sources.MetricSource]:
+        found: list[sources.MetricSource] = []
+        prom = spec.metrics.prometheus
+        if prom is not None:
+            found.append(
+                prometheus.PrometheusSource(
+                    session=self.session,
+                    server_address=prom.server_address,
+                    query=prom.query,
+                    target_value=prom.target_value,
+                    average=prom.metric_type == "AverageValue",
+                    timeout=prom.timeout_seconds,
+                )
+            )
+        cpu = spec.metrics.cpu
+        if cpu is not None and api is not None:
+            found.append(
+                resource_metrics.CpuSource(
+                    api=api,
+                    namespace=ref.namespace,
+                    target_utilization=cpu.target_utilization,
+                    cluster=ref.cluster,
+                )
+            )
+        return found
+
+    async def _record_intent(
+        self,
+        policy: types.ScalingPolicy,
+        previous: types.ScalingPolicyStatus,
+        intent: st.Intent,
+        recorded: list[types.ScaleAction],
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> bool:
+        """Write the scale action to status before sending it, so that neither a crash nor a
+        second operator instance can repeat or overlap it. False means: do not scale now."""
+        namespace, name = policy.metadata.namespace or "default", policy.metadata.name
+        try:
+            fresh = await policies.get(self.clients.hub, namespace, name)
+        except errors.ClientError as exc:
+            log.warning("not scaling: cannot re-read the policy: %s", exc)
+            return False
+        fresh_status = types.ScalingPolicyStatus.model_validate(fresh.get("status") or {})
+        last = fresh_status.last_scale
+        if last is not None and last.id == intent.evaluation_id:
+            # This evaluation is a re-run of one that recorded its action and then stopped.
+            if last.to_replicas == intent.to_replicas:
+                recorded.append(last)
+                return True
+            return False
+        if fresh_status.last_scaling_time is not None and (
+            previous.last_scaling_time is None
+            or fresh_status.last_scaling_time > previous.last_scaling_time
+        ):
+            log.info("not scaling: someone scaled since this evaluation read the status")
+            return False
+        action = types.ScaleAction(
+            id=intent.evaluation_id,
+            from_replicas=intent.from_replicas,
+            to_replicas=intent.to_replicas,
+            time=datetime.datetime.fromtimestamp(intent.time, datetime.UTC),
+        )
+        next_time = cooldowns.next_scale_time(policy.spec.scaling, intent.time) or intent.time
+        patch = {
+            "lastScale": action.to_json_dict(),
+            "lastScalingTime": _stamp(intent.time),
+            "nextScaleTime": _stamp(next_time),
+        }
+        try:
+            await policies.patch_status(
+                self.clients.hub,
+                namespace,
+                name,
+                patch,
+                resource_version=fresh["metadata"]["resourceVersion"],
+            )
+        except errors.ClientError as exc:
+            log.info("not scaling: recording the action failed: %s", exc)
+            return False
+        self.readiness.hub_ok_at = time.monotonic()
+        recorded.append(action)
+        return True
+
+    async def _write(
+        self, policy: types.ScalingPolicy, new: types.ScalingPolicyStatus, memory: _Memory
+    ) -> bool:
+        body = new.to_json_dict()
+        old = (memory.status or policy.status).to_json_dict()
+        # Fields that disappeared must be nulled explicitly in a merge patch.
+        for key in old:
+            body.setdefault(key, None)
+        try:
+            await policies.patch_status(
+                self.clients.hub, policy.metadata.namespace or "default", policy.metadata.name, body
+            )
+        except errors.ClientError as exc:
+            logger.warning("status of %s not written: %s", memory.runtime.key, exc)
+            return False
+        memory.status = new
+        self.readiness.hub_ok_at = time.monotonic()
+        return True
+
+    async def _post(self, policy: types.ScalingPolicy, notice: notices.Notice) -> None:
+        meta = policy.metadata
+        await events.post(
+            self.clients.hub,
+            events.InvolvedObject(
+                api_version=gv.API_VERSION,
+                kind=gv.KIND,
+                name=meta.name,
+                namespace=meta.namespace or "default",
+                uid=meta.uid or "",
+            ),
+            type_=notice.type,
+            reason=notice.reason,
+            message=notice.message,
+            instance=self.identity,
+        )
+
+    async def _reject(self, body: Mapping[str, Any], exc: pydantic.ValidationError) -> None:
+        """A body the models refuse (the schema should have): phase Error, never a crash."""
+        meta = body.get("metadata", {})
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"invalid spec at {where}: {first['msg']}"
+        logger.error("policy %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+        now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+        ready = types.Condition(
+            type=cond.READY,
+            status="False",
+            reason="InvalidSpec",
+            message=message,
+            last_transition_time=now,
+            observed_generation=meta.get("generation"),
+        )
+        patch = {"phase": "Error", "conditions": [ready.to_json_dict()]}
+        try:
+            await policies.patch_status(
+                self.clients.hub, meta.get("namespace", "default"), meta.get("name", ""), patch
+            )
+        except errors.ClientError as write_error:
+            logger.warning("could not record the invalid spec: %s", write_error)
+
+    def _count(
+        self,
+        policy: types.ScalingPolicy,
+        memory: _Memory,
+        verdict: phases.Verdict,
+        outcome: status.Outcome,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        m = self.metrics
+        m.workflows.inc()
+        decision = outcome.decision
+        if decision is not None and outcome.scale_error is None:
+            m.workflows_successful.inc()
+        if decision is not None:
+            m.decisions.labels(action=decision.action, mode=decision.mode).inc()
+            log.info(
+                "decision %s %d→%d (%s): %s",
+                decision.action,
+                decision.from_replicas,
+                decision.to_replicas,
+                decision.mode,
+                decision.reasoning,
+            )
+        if outcome.scaled_to is not None and decision is not None:
+            direction = "up" if outcome.scaled_to > decision.from_replicas else "down"
+            m.scaling_actions.labels(direction=direction).inc()
+        key = memory.runtime.key
+        if outcome.fallback_rung is not None:
+            m.fallbacks.labels(policy=key, rung=outcome.fallback_rung).inc()
+        if outcome.target is not None:
+            current = (
+                outcome.scaled_to if outcome.scaled_to is not None else outcome.target.replicas
+            )
+            m.replicas.labels(policy=key, kind="current").set(current)
+            m.replicas.labels(policy=key, kind="ready").set(outcome.target.ready_replicas)
+        if decision is not None:
+            m.replicas.labels(policy=key, kind="desired").set(decision.to_replicas)
+        if outcome.reading is not None:
+            m.utilization.labels(policy=key).set(outcome.reading.utilization)
+        self._phases[policy.metadata.uid or ""] = verdict.phase
+        m.set_phases(self._phases)

@@ -1,0 +1,192 @@
+"""One async Kubernetes API client per cluster: the hub the operator runs in, and the member
+clusters named by contexts of a separate kubeconfig.
+
+Clients are created once per context, on first use, and closed on shutdown. The member
+kubeconfig is re-read when its file changes (a mounted Secret is updated in place), so a
+policy that named a context before it existed recovers without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import yaml
+from kubernetes.aio import client as k8s, config as k8s_config
+
+from nimbusguard.clients import errors
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A generous bound for one API call; watch streams are kopf's business, not ours.
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class HubConfig:
+    """How to reach the hub: in-cluster service account, or a kubeconfig file and context."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+    def describe(self) -> str:
+        if self.kubeconfig is None and self.context is None and in_cluster():
+            return "in-cluster service account"
+        where = str(self.kubeconfig) if self.kubeconfig else "default kubeconfig"
+        return f"{where}, context {self.context or '(current)'}"
+
+
+def in_cluster() -> bool:
+    return "KUBERNETES_SERVICE_HOST" in os.environ
+
+
+async def new_hub_client(cfg: HubConfig) -> k8s.ApiClient:
+    """An ApiClient for the hub cluster."""
+    if cfg.kubeconfig is None and cfg.context is None and in_cluster():
+        configuration = k8s.Configuration()
+        k8s_config.load_incluster_config(client_configuration=configuration)
+        return k8s.ApiClient(configuration)
+    path = str(cfg.kubeconfig) if cfg.kubeconfig else None
+    try:
+        api: k8s.ApiClient = await k8s_config.new_client_from_config(
+            config_file=path, context=cfg.context, persist_config=False
+        )
+    except k8s_config.ConfigException as exc:
+        raise errors.ConfigError(
+            f"cannot load the hub kubeconfig ({cfg.describe()}): {exc}"
+        ) from exc
+    return api
+
+
+def member_contexts(path: Path) -> set[str]:
+    """Context names in a kubeconfig file (raises ConfigError when it is not a kubeconfig)."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise errors.ConfigError(
+            f"cannot read the member-clusters kubeconfig {path}: {exc}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise errors.ConfigError(f"{path} is not a kubeconfig (no mapping at the top)")
+    return {str(c.get("name")) for c in data.get("contexts") or [] if isinstance(c, dict)}
+
+
+class ClusterClients:
+    """The ApiClient for each cluster a policy may target (None = the hub)."""
+
+    def __init__(self, hub: k8s.ApiClient, member_kubeconfig: Path | None) -> None:
+        self.hub = hub
+        self.member_kubeconfig = member_kubeconfig
+        self._members: dict[str, k8s.ApiClient] = {}
+        self._mtime: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, cluster: str | None) -> k8s.ApiClient:
+        """The client of `cluster`; raises ClusterConfigError when it cannot be known."""
+        if cluster is None:
+            return self.hub
+        async with self._lock:
+            await self._refresh_if_changed()
+            existing = self._members.get(cluster)
+            if existing is not None:
+                return existing
+            path = self.member_kubeconfig
+            if path is None:
+                raise errors.ClusterConfigError(
+                    "MemberKubeconfigMissing",
+                    f"target.cluster is {cluster!r} but the operator was started without a "
+                    "member-clusters kubeconfig (--member-kubeconfig)",
+                )
+            if not path.exists():
+                raise errors.ClusterConfigError(
+                    "MemberKubeconfigMissing",
+                    f"target.cluster is {cluster!r} but the member-clusters kubeconfig {path} "
+                    "does not exist (is the Secret mounted?)",
+                )
+            contexts = await asyncio.to_thread(member_contexts, path)
+            if cluster not in contexts:
+                known = ", ".join(sorted(contexts)) or "none"
+                raise errors.ClusterConfigError(
+                    "UnknownCluster",
+                    f"context {cluster!r} is not in the member-clusters kubeconfig {path} "
+                    f"(contexts: {known})",
+                )
+            try:
+                api: k8s.ApiClient = await k8s_config.new_client_from_config(
+                    config_file=str(path), context=cluster, persist_config=False
+                )
+            except (k8s_config.ConfigException, OSError, ValueError) as exc:
+                raise errors.ClusterConfigError(
+                    "InvalidClusterConfig", f"context {cluster!r} in {path} is unusable: {exc}"
+                ) from exc
+            self._members[cluster] = api
+            logger.info("created a client for member cluster %r", cluster)
+            return api
+
+    async def _refresh_if_changed(self) -> None:
+        path = self.member_kubeconfig
+        if path is None:
+            return
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime != self._mtime:
+            if self._members:
+                logger.info("member-clusters kubeconfig changed; reconnecting lazily")
+            await self._close_members()
+            self._mtime = mtime
+
+    async def _close_members(self) -> None:
+        members, self._members = self._members, {}
+        for api in members.values():
+            with contextlib.suppress(Exception):
+                await api.close()
+
+    async def close(self) -> None:
+        await self._close_members()
+        with contextlib.suppress(Exception):
+            await self.hub.close()
+
+
+async def call(
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (applying it is this wrapper's job)
+    cluster: str | None = None,
+    **kwargs: Any,
+) -> T:
+    """Call an API method with a hard timeout, mapping failures to our error types.
+
+    Connection failures and timeouts become ClusterUnreachableError; ApiExceptions become ApiError
+    with the HTTP status kept, so callers can tell 404 from 403 from 409.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            return await fn(*args, **kwargs)
+    except k8s.ApiException as exc:
+        raise errors.ApiError.from_exception(exc, cluster=cluster) from exc
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        where = f"cluster {cluster!r}" if cluster else "the hub cluster"
+        raise errors.ClusterUnreachableError(
+            f"{where} did not answer: {type(exc).__name__}: {exc}".rstrip(": ")
+        ) from exc
+
+
+@contextlib.asynccontextmanager
+async def clients(hub: HubConfig, member_kubeconfig: Path | None) -> AsyncIterator[ClusterClients]:
+    """ClusterClients for the life of the block; every client is closed afterwards."""
+    registry = ClusterClients(await new_hub_client(hub), member_kubeconfig)
+    try:
+        yield registry
+    finally:
+        await registry.close()

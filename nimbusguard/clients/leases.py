@@ -1,0 +1,217 @@
+"""Leader election on a coordination.k8s.io Lease, as client-go's leaderelection does it.
+
+A candidate takes the Lease when it is free or its holder has not renewed it for a whole
+lease duration *as observed locally* (no comparison of clocks between hosts). The leader
+renews every retry period; if it cannot renew within the renew deadline it must stop acting
+before anyone else may take over (renew deadline < lease duration). Every API call has a
+timeout shorter than the renew deadline, so a hung connection cannot keep a stale leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes.aio import client as k8s
+
+from nimbusguard.clients import errors, kube
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseSettings:
+    name: str
+    namespace: str
+    identity: str
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
+            raise errors.ConfigError(
+                "leader election needs 0 < retry period < renew deadline < lease duration, got "
+                f"{self.retry_period}, {self.renew_deadline}, {self.lease_duration}"
+            )
+
+
+class LeadershipLostError(Exception):
+    """The Lease could not be renewed within the renew deadline."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Record:
+    holder: str
+    renew_time: str
+    lease_duration: int
+
+
+class LeaderElector:
+    """Acquires and holds one Lease for this process."""
+
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        settings: LeaseSettings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._coord = k8s.CoordinationV1Api(api)
+        self.settings = settings
+        self._monotonic = monotonic
+        self._observed: _Record | None = None
+        self._observed_at = 0.0
+        self.is_leader = False
+        self.leader: str | None = None
+        self.last_contact: float | None = None  # monotonic time of the last answered call
+
+    @property
+    def _timeout(self) -> float:
+        return max(1.0, self.settings.renew_deadline / 2)
+
+    async def acquire(self) -> None:
+        """Return once this process holds the Lease."""
+        logger.info(
+            "waiting to lead as %s (lease %s/%s)",
+            self.settings.identity,
+            self.settings.namespace,
+            self.settings.name,
+        )
+        while True:
+            if await self._try_acquire_or_renew():
+                break
+            await asyncio.sleep(self.settings.retry_period)
+        logger.info("became the leader as %s", self.settings.identity)
+
+    async def hold(self) -> None:
+        """Renew until renewal fails for the renew deadline; then raise LeadershipLostError."""
+        last_renewed = self._monotonic()
+        while True:
+            await asyncio.sleep(self.settings.retry_period)
+            if await self._try_acquire_or_renew():
+                last_renewed = self._monotonic()
+            elif self._monotonic() - last_renewed >= self.settings.renew_deadline or (
+                self.leader not in (None, self.settings.identity)
+            ):
+                self.is_leader = False
+                raise LeadershipLostError(
+                    f"could not renew lease {self.settings.namespace}/{self.settings.name} "
+                    f"within {self.settings.renew_deadline:g}s (holder now: {self.leader})"
+                )
+
+    async def release(self) -> None:
+        """Give the Lease up so a standby takes over at once (best effort)."""
+        if not self.is_leader:
+            return
+        self.is_leader = False
+        try:
+            lease: Any = await kube.call(
+                self._coord.read_namespaced_lease,
+                self.settings.name,
+                self.settings.namespace,
+                timeout=self._timeout,
+            )
+            if lease.spec and lease.spec.holder_identity == self.settings.identity:
+                lease.spec.holder_identity = None
+                lease.spec.lease_duration_seconds = 1
+                lease.spec.renew_time = _now()
+                await kube.call(
+                    self._coord.replace_namespaced_lease,
+                    self.settings.name,
+                    self.settings.namespace,
+                    lease,
+                    timeout=self._timeout,
+                )
+                logger.info("released the lease")
+        except errors.ClientError as exc:
+            logger.warning("could not release the lease: %s", exc)
+
+    async def _try_acquire_or_renew(self) -> bool:
+        s = self.settings
+        now = self._monotonic()
+        try:
+            lease: Any = await kube.call(
+                self._coord.read_namespaced_lease, s.name, s.namespace, timeout=self._timeout
+            )
+        except errors.ApiError as exc:
+            if exc.status != 404:
+                logger.warning("reading the lease failed: %s", exc)
+                return False
+            return await self._create()
+        except errors.ClusterUnreachableError as exc:
+            logger.warning("reading the lease failed: %s", exc)
+            return False
+        self.last_contact = self._monotonic()
+
+        spec = lease.spec
+        record = _Record(
+            holder=(spec.holder_identity or "") if spec else "",
+            renew_time=str(spec.renew_time) if spec else "",
+            lease_duration=(spec.lease_duration_seconds or 0) if spec else 0,
+        )
+        if record != self._observed:
+            self._observed, self._observed_at = record, now
+        self.leader = record.holder or None
+        held_by_other = record.holder not in ("", s.identity)
+        expired = now - self._observed_at >= max(record.lease_duration, 1)
+        if held_by_other and not expired:
+            self.is_leader = False
+            return False
+
+        lease.spec.holder_identity = s.identity
+        lease.spec.lease_duration_seconds = int(s.lease_duration)
+        lease.spec.renew_time = _now()
+        if record.holder != s.identity:
+            lease.spec.acquire_time = _now()
+            lease.spec.lease_transitions = (lease.spec.lease_transitions or 0) + 1
+        try:
+            # replace carries resourceVersion: a concurrent candidate's write makes this a 409.
+            await kube.call(
+                self._coord.replace_namespaced_lease,
+                s.name,
+                s.namespace,
+                lease,
+                timeout=self._timeout,
+            )
+        except errors.ClientError as exc:
+            logger.info("could not take or renew the lease: %s", exc)
+            return False
+        self._mark_leader()
+        return True
+
+    async def _create(self) -> bool:
+        s = self.settings
+        body = {
+            "metadata": {"name": s.name, "namespace": s.namespace},
+            "spec": {
+                "holderIdentity": s.identity,
+                "leaseDurationSeconds": int(s.lease_duration),
+                "acquireTime": _now().isoformat(),
+                "renewTime": _now().isoformat(),
+                "leaseTransitions": 0,
+            },
+        }
+        try:
+            await kube.call(
+                self._coord.create_namespaced_lease, s.namespace, body, timeout=self._timeout
+            )
+        except errors.ClientError as exc:
+            logger.info("could not create the lease: %s", exc)
+            return False
+        self._mark_leader()
+        return True
+
+    def _mark_leader(self) -> None:
+        self.is_leader = True
+        self.leader = self.settings.identity
+        self.last_contact = self._monotonic()
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)

@@ -1,0 +1,225 @@
+"""The nodes of one evaluation: observe → decide → act → reward → learn → report.
+
+Nodes are plain async functions of (state, runtime) returning a partial state update. Pure
+work (decide, reward, learn) is still `async def`: LangGraph runs sync nodes in a thread pool,
+which costs more than the work itself. Only observe and act do I/O.
+
+Reward and learn consume the transition that ends at this evaluation's observation (the
+previous evaluation's action and what followed), so the order in the graph matches the order
+in which information arrives.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from nimbusguard.clients import errors, workloads
+from nimbusguard.scaling import observation
+from nimbusguard.workflow import cooldowns, fallback, state as st
+
+logger = logging.getLogger(__name__)
+
+Update = dict[str, Any]
+
+
+def _observation(
+    now: float, target: workloads.TargetState, utilization: float
+) -> observation.Observation:
+    hour = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    return observation.Observation(
+        time=now,
+        replicas=target.replicas,
+        ready_replicas=target.ready_replicas,
+        utilization=utilization,
+        pending_replicas=max(0, target.replicas - target.ready_replicas),
+        time_of_day=hour.hour + hour.minute / 60.0,
+    )
+
+
+async def observe(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
+    """Read the target's replicas and readiness, then the metrics (primary first)."""
+    ctx, inp = runtime.context, state["input"]
+    if ctx.api is None:
+        return {"error": ctx.api_error or errors.ClientError("no client for the target cluster")}
+    try:
+        target = await workloads.read(ctx.api, ctx.target)
+    except errors.ClientError as exc:
+        return {"error": exc}
+    update: Update = {"target": target}
+    if inp.spec.paused:
+        return update
+
+    primary, *others = ctx.sources
+    try:
+        reading = await primary.read(target)
+        update["observation"] = _observation(inp.now, target, reading.utilization)
+        update["reading"] = reading
+        return update
+    except (errors.MetricError, errors.ClusterUnreachableError, errors.ApiError) as exc:
+        update["metric_error"] = f"{primary.name}: {exc}"
+    except ValueError as exc:  # a negative or non-finite value never reaches the learner
+        update["metric_error"] = f"{primary.name}: invalid value: {exc}"
+    for source in others:
+        try:
+            secondary = await source.read(target)
+        except (errors.ClientError, ValueError) as exc:
+            logger.debug("secondary metric %s unavailable: %s", source.name, exc)
+            continue
+        if math.isfinite(secondary.utilization) and secondary.utilization >= 0:
+            update["secondary"] = secondary
+            break
+    return update
+
+
+def _direction(from_replicas: int, to_replicas: int) -> st.Action:
+    if to_replicas > from_replicas:
+        return "scale_up"
+    if to_replicas < from_replicas:
+        return "scale_down"
+    return "hold"
+
+
+def _with_cooldown(decision: st.Decision, inp: st.EvaluationInput) -> st.Decision:
+    """Hold a change the cooldown does not allow yet, and say when it will be."""
+    if decision.action == "hold":
+        return decision
+    direction: cooldowns.Direction = "up" if decision.action == "scale_up" else "down"
+    wait = cooldowns.remaining(inp.spec.scaling, inp.last_scaling_time, direction, inp.now)
+    if wait <= 0:
+        return decision
+    return st.Decision(
+        action="hold",
+        mode="cooldown",
+        from_replicas=decision.from_replicas,
+        to_replicas=decision.from_replicas,
+        confidence=decision.confidence,
+        reasoning=(
+            f"{decision.reasoning}; wanted {decision.to_replicas} but the scale-{direction} "
+            f"cooldown has {wait:.0f}s left"
+        ),
+        baseline_replicas=decision.baseline_replicas,
+    )
+
+
+async def decide(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
+    """The HPA baseline's recommendation (the acting policy), then the cooldown."""
+    ctx, inp, obs = runtime.context, state["input"], state["observation"]
+    ctx.runtime.metric_failing_since = None
+    baseline = ctx.runtime.baseline.recommend(obs)
+    reading = state["reading"]
+    decision = st.Decision(
+        action=_direction(obs.replicas, baseline.replicas),
+        mode="baseline",
+        from_replicas=obs.replicas,
+        to_replicas=baseline.replicas,
+        confidence=1.0,
+        reasoning=f"HPA formula on {reading.source} ({reading.detail}): {baseline.reason}",
+        baseline_replicas=baseline.replicas,
+    )
+    return {"decision": _with_cooldown(decision, inp)}
+
+
+async def fall_back(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
+    """The primary metric is unavailable: walk the fallback ladder (no learning)."""
+    ctx, inp, target = runtime.context, state["input"], state["target"]
+    rt = ctx.runtime
+    if rt.metric_failing_since is None:
+        rt.metric_failing_since = inp.now
+    scaling = inp.spec.scaling
+    secondary = state.get("secondary")
+    recommendation = None
+    if secondary is not None:
+        recommendation = rt.fallback_baseline.recommend(
+            _observation(inp.now, target, secondary.utilization)
+        )
+    step = fallback.choose(
+        current=target.replicas,
+        failing_for=inp.now - rt.metric_failing_since,
+        grace=float(max(scaling.cooldown_period, scaling.evaluation_interval)),
+        secondary=recommendation,
+        secondary_name=secondary.source if secondary else None,
+        fallback_replicas=scaling.fallback_replicas,
+        max_replicas=scaling.max_replicas,
+    )
+    decision = st.Decision(
+        action=_direction(target.replicas, step.replicas),
+        mode="fallback",
+        from_replicas=target.replicas,
+        to_replicas=step.replicas,
+        confidence=1.0,
+        reasoning=f"metric unavailable ({state.get('metric_error', '?')}); {step.reason}",
+    )
+    return {"decision": _with_cooldown(decision, inp), "fallback_rung": step.rung}
+
+
+async def act(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
+    """Record the intent in status, then set the replicas through the scale subresource."""
+    ctx, inp, decision = runtime.context, state["input"], state["decision"]
+    if ctx.api is None:  # observe routes such evaluations to report; never scale blind
+        return {}
+    intent = st.Intent(
+        evaluation_id=inp.evaluation_id,
+        from_replicas=decision.from_replicas,
+        to_replicas=decision.to_replicas,
+        time=inp.now,
+    )
+    if not await ctx.record_intent(intent):
+        return {}
+    try:
+        set_to = await workloads.scale(ctx.api, ctx.target, decision.to_replicas)
+    except errors.ClientError as exc:
+        return {"scale_error": exc}
+    for baseline in (ctx.runtime.baseline, ctx.runtime.fallback_baseline):
+        baseline.record_scale(inp.now, decision.from_replicas, set_to)
+    return {"scaled_to": set_to}
+
+
+async def reward(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
+    """Score the transition that ended at this observation (the learner's job)."""
+    return {}
+
+
+async def learn(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
+    """Update the policy's Q-table from the scored transition (the learner's job)."""
+    return {}
+
+
+async def report(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
+    """Remember this observation for the next evaluation's reward."""
+    obs = state.get("observation")
+    if obs is not None:
+        runtime.context.runtime.previous = obs
+    return {}
+
+
+# Routing -------------------------------------------------------------------------------------
+
+
+def after_observe(state: st.EvaluationState) -> str:
+    if "error" in state or state["input"].spec.paused:
+        return "report"
+    if "observation" not in state:
+        return "fall_back"
+    return "decide"
+
+
+def _changes(state: st.EvaluationState) -> bool:
+    decision = state["decision"]
+    return state["input"].may_act and decision.to_replicas != decision.from_replicas
+
+
+def after_decide(state: st.EvaluationState) -> str:
+    return "act" if _changes(state) else "reward"
+
+
+def after_fall_back(state: st.EvaluationState) -> str:
+    return "act" if _changes(state) else "report"
+
+
+def after_act(state: st.EvaluationState) -> str:
+    return "report" if state["decision"].mode == "fallback" else "reward"

@@ -1,0 +1,181 @@
+"""The evaluation graph's routing and acting, with the target and metrics faked."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from api.v1 import scalingpolicy_types as types
+from nimbusguard.clients import errors, sources, workloads
+from nimbusguard.workflow import graph, runtime, state as st
+
+SPEC = types.ScalingPolicySpec.model_validate(
+    {
+        "target": {"name": "web"},
+        "scaling": {"minReplicas": 1, "maxReplicas": 10, "cooldownPeriod": 60},
+        "metrics": {"cpu": {"targetUtilization": 50}},
+    }
+)
+NOW = 1_800_000_000.0
+
+
+@dataclasses.dataclass
+class FakeSource:
+    utilization: float | None
+    name: str = "fake"
+
+    async def read(self, target: workloads.TargetState) -> sources.Reading:
+        if self.utilization is None:
+            raise errors.MetricError("no samples")
+        return sources.Reading(self.name, self.utilization, self.utilization, "fake detail")
+
+
+class FakeCluster:
+    """Stands in for the workload calls of `nimbusguard.clients.workloads`."""
+
+    def __init__(self, replicas: int, ready: int | None = None) -> None:
+        self.replicas = replicas
+        self.ready = replicas if ready is None else ready
+        self.scaled: list[int] = []
+        self.read_error: errors.ClientError | None = None
+
+    async def read(self, api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
+        if self.read_error is not None:
+            raise self.read_error
+        return workloads.TargetState(self.replicas, self.ready, self.replicas, "app=web", True)
+
+    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
+        self.scaled.append(replicas)
+        self.replicas = replicas
+        return replicas
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch) -> FakeCluster:
+    fake = FakeCluster(replicas=4)
+    monkeypatch.setattr(workloads, "read", fake.read)
+    monkeypatch.setattr(workloads, "scale", fake.scale)
+    return fake
+
+
+COMPILED = graph.build()
+NO_API: Any = None
+
+
+async def _run(
+    *,
+    sources_: list[FakeSource],
+    spec: types.ScalingPolicySpec = SPEC,
+    may_act: bool = True,
+    intent_ok: bool = True,
+    last_scaling: float | None = None,
+    rt: runtime.PolicyRuntime | None = None,
+    now: float = NOW,
+    api: Any = "api",
+) -> tuple[st.EvaluationState, list[st.Intent]]:
+    intents: list[st.Intent] = []
+
+    async def record(intent: st.Intent) -> bool:
+        intents.append(intent)
+        return intent_ok
+
+    ctx = st.EvaluationContext(
+        target=workloads.TargetRef("Deployment", "web", "ns"),
+        api=api,
+        api_error=None if api is not None else errors.ClusterUnreachableError("down"),
+        sources=sources_,
+        runtime=rt or runtime.PolicyRuntime.create("ns/web", spec),
+        record_intent=record,
+    )
+    inp = st.EvaluationInput(
+        policy="ns/web",
+        spec=spec,
+        now=now,
+        evaluation_id="e1",
+        may_act=may_act,
+        learner_acts=False,
+        last_scaling_time=last_scaling,
+    )
+    final: st.EvaluationState = await COMPILED.ainvoke({"input": inp}, context=ctx)
+    return final, intents
+
+
+async def test_scales_up_with_the_hpa_formula(cluster: FakeCluster) -> None:
+    final, intents = await _run(sources_=[FakeSource(2.0)])
+    assert final["decision"].to_replicas == 8
+    assert final["decision"].mode == "baseline"
+    assert final["scaled_to"] == 8
+    assert cluster.scaled == [8]
+    assert [(i.from_replicas, i.to_replicas) for i in intents] == [(4, 8)]
+
+
+async def test_within_tolerance_holds_without_acting(cluster: FakeCluster) -> None:
+    final, intents = await _run(sources_=[FakeSource(1.05)])
+    assert final["decision"].action == "hold"
+    assert intents == [] and cluster.scaled == []
+
+
+async def test_the_cooldown_holds_and_says_until_when(cluster: FakeCluster) -> None:
+    final, intents = await _run(sources_=[FakeSource(2.0)], last_scaling=NOW - 20)
+    decision = final["decision"]
+    assert (decision.action, decision.mode, decision.to_replicas) == ("hold", "cooldown", 4)
+    assert "40s left" in decision.reasoning
+    assert cluster.scaled == [] and intents == []
+
+
+async def test_no_scale_when_the_intent_cannot_be_recorded(cluster: FakeCluster) -> None:
+    final, intents = await _run(sources_=[FakeSource(2.0)], intent_ok=False)
+    assert len(intents) == 1
+    assert cluster.scaled == []
+    assert "scaled_to" not in final
+
+
+async def test_a_policy_that_may_not_act_decides_but_does_not_scale(cluster: FakeCluster) -> None:
+    final, intents = await _run(sources_=[FakeSource(2.0)], may_act=False)
+    assert final["decision"].to_replicas == 8
+    assert cluster.scaled == [] and intents == []
+
+
+async def test_target_errors_skip_to_report(cluster: FakeCluster) -> None:
+    cluster.read_error = errors.ApiError(404, "gone")
+    final, _ = await _run(sources_=[FakeSource(2.0)])
+    assert isinstance(final["error"], errors.ApiError)
+    assert "decision" not in final
+
+
+async def test_an_unbuilt_client_is_reported_not_raised(cluster: FakeCluster) -> None:
+    final, _ = await _run(sources_=[FakeSource(2.0)], api=NO_API)
+    assert isinstance(final["error"], errors.ClusterUnreachableError)
+
+
+async def test_paused_observes_only(cluster: FakeCluster) -> None:
+    paused = SPEC.model_copy(update={"paused": True})
+    final, _ = await _run(sources_=[FakeSource(2.0)], spec=paused)
+    assert final["target"].replicas == 4
+    assert "decision" not in final and "reading" not in final
+
+
+async def test_fallback_ladder_over_time(cluster: FakeCluster) -> None:
+    rt = runtime.PolicyRuntime.create("ns/web", SPEC)
+    broken = [FakeSource(None), FakeSource(0.5, name="cpu")]
+    first, _ = await _run(sources_=broken, rt=rt)
+    assert first["decision"].mode == "fallback"
+    assert first["fallback_rung"] == "hold" and cluster.scaled == []
+    assert "no samples" in first["metric_error"]
+    # After the grace period (the cooldown, 60 s) the secondary metric drives the HPA formula.
+    later, _ = await _run(sources_=broken, rt=rt, now=NOW + 61)
+    assert later["fallback_rung"] == "secondary"
+    assert later["decision"].to_replicas == 2
+    assert cluster.scaled == [2]
+    # The primary comes back: normal decisions again, and the failure clock is reset.
+    back, _ = await _run(sources_=[FakeSource(1.0)], rt=rt, now=NOW + 70)
+    assert back["decision"].mode == "baseline"
+    assert rt.metric_failing_since is None
+
+
+async def test_invalid_metric_values_never_reach_a_decision(cluster: FakeCluster) -> None:
+    final, _ = await _run(sources_=[FakeSource(-1.0)])
+    assert "observation" not in final
+    assert "invalid value" in final["metric_error"]
