@@ -77,9 +77,15 @@ test-e2e: $(E2E_DEPS) ## Run the e2e tests against real API servers (local contr
 
 ##@ Build
 
+RUN_ARGS ?= --bind-address=127.0.0.1:8080
+
 .PHONY: run
-run: venv ## Run the operator against the current kubeconfig context.
-	@echo "run: not yet: the controller lands with issue 4" >&2; exit 1
+run: venv ## Run the operator against the current kubeconfig context (RUN_ARGS adds flags).
+	$(VENV)/bin/nimbusguard run $(RUN_ARGS)
+
+.PHONY: demo
+demo: venv prometheus ## The newcomer's tour: local hub + member clusters, Prometheus, a replayed trace, the operator, a live view.
+	$(PY) -m hack.demo $(DEMO_ARGS)
 
 ##@ Dependencies
 

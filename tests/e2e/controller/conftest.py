@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
-from tests.e2e.load_exporter import LoadExporter
 from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.support import E2EClusters
 

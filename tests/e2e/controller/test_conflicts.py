@@ -7,10 +7,10 @@ from typing import Any
 
 import kubernetes
 
+from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e.controller import helpers as h
 from tests.e2e.controller.conftest import StartOperator
-from tests.e2e.load_exporter import LoadExporter
 
 
 def test_second_policy_on_a_target_is_a_conflict_and_never_acts(

@@ -6,11 +6,11 @@ import re
 import time
 from typing import Any
 
+from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
 from tests.e2e.controller.conftest import StartOperator
-from tests.e2e.load_exporter import LoadExporter
 
 LEASE = "nimbusguard-operator"
 DECISION = re.compile(r"decision (hold|scale_up|scale_down)")

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
 from tests.e2e.controller.conftest import StartOperator
-from tests.e2e.load_exporter import LoadExporter
 
 
 def test_member_target_is_scaled_and_an_outage_only_affects_its_policies(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
 from tests.e2e.controller.conftest import StartOperator
-from tests.e2e.load_exporter import LoadExporter
 
 REQUIRED = (
     "nimbusguard_policies_total",

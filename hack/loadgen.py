@@ -1,8 +1,8 @@
-"""A small Prometheus exporter in the test suite: the load the e2e tests drive.
+"""A small Prometheus exporter of synthetic load, for the e2e tests and the demo.
 
-It serves `e2e_demand{series="<name>"}` (a total demand, e.g. cores) on 127.0.0.1; tests
+It serves one gauge family (by default `e2e_demand{series="<name>"}`) on 127.0.0.1; callers
 set a series and Prometheus scrapes it. A series may also follow a callable, evaluated at
-every scrape, so a test can model utilization from a load schedule and the ready replicas
+every scrape, so a caller can model utilization from a load schedule and the ready replicas
 it reads from the API server.
 """
 
@@ -18,7 +18,8 @@ from prometheus_client.registry import Collector
 
 
 class _Series(Collector):
-    def __init__(self) -> None:
+    def __init__(self, metric: str, help_text: str) -> None:
+        self._metric, self._help = metric, help_text
         self._values: dict[str, float | Callable[[], float]] = {}
         self._lock = threading.Lock()
 
@@ -31,7 +32,7 @@ class _Series(Collector):
             self._values.pop(name, None)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("e2e_demand", "Demand the e2e tests drive.", labels=["series"])
+        family = GaugeMetricFamily(self._metric, self._help, labels=["series"])
         with self._lock:
             items = list(self._values.items())
         for name, value in items:
@@ -43,9 +44,11 @@ class _Series(Collector):
 class LoadExporter:
     """Serves the series until `close()`."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, metric: str = "e2e_demand", help_text: str = "Demand the e2e tests drive."
+    ) -> None:
         self.registry = prom.CollectorRegistry()
-        self._series = _Series()
+        self._series = _Series(metric, help_text)
         self.registry.register(self._series)
         server, thread = prom.start_http_server(0, addr="127.0.0.1", registry=self.registry)
         self._server: Any = server
