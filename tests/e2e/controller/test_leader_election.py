@@ -6,11 +6,9 @@ import re
 import time
 from typing import Any
 
-from hack.loadgen import LoadExporter
-from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
-from tests.e2e.controller.conftest import StartOperator
+from tests.e2e.controller.conftest import Scenario
 
 LEASE = "nimbusguard-operator"
 DECISION = re.compile(r"decision (hold|scale_up|scale_down)")
@@ -32,27 +30,13 @@ def _holder(api: Any, namespace: str) -> str | None:
     return holder
 
 
-def test_exactly_one_instance_acts_and_a_standby_takes_over(
-    hub_api: Any,
-    hub_namespace: str,
-    scalingpolicy_crd: str,
-    start_operator: StartOperator,
-    prometheus: LocalPrometheus,
-    load_exporter: LoadExporter,
-    series: str,
-) -> None:
-    ns = hub_namespace
-    h.create_deployment(hub_api, ns, "ha", replicas=1)
-    load_exporter.set(series, 2)
-    h.create_policy(
-        hub_api,
-        ns,
-        h.policy_body(
-            "ha", "ha", query=h.demand_query(series), prometheus_url=prometheus.url, cooldown=5
-        ),
-    )
-    a = start_operator(ns, leader_elect=True, lease_namespace=ns, identity="op-a")
-    b = start_operator(ns, leader_elect=True, lease_namespace=ns, identity="op-b")
+def test_exactly_one_instance_acts_and_a_standby_takes_over(scenario: Scenario) -> None:
+    hub_api, ns = scenario.api, scenario.ns
+    scenario.deployment("ha", 1)
+    scenario.demand(2)
+    scenario.policy("ha", "ha", cooldown=5)
+    a = scenario.start_operator(ns, leader_elect=True, lease_namespace=ns, identity="op-a")
+    b = scenario.start_operator(ns, leader_elect=True, lease_namespace=ns, identity="op-b")
     support.wait_until(
         lambda: _holder(hub_api, ns) in ("op-a", "op-b"), timeout=60, what="a leader"
     )
@@ -82,7 +66,7 @@ def test_exactly_one_instance_acts_and_a_standby_takes_over(
     took_over = time.monotonic() - killed_at
     assert took_over <= LEASE_DURATION + 5, f"took {took_over:.1f}s"
     standby.wait_ready(role="leader")
-    load_exporter.set(series, 4)
+    scenario.demand(4)
     h.wait_replicas(hub_api, ns, "ha", 4, timeout=40)
     support.wait_until(
         lambda: "decision scale_up" in standby.log(),

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
-from hack.loadgen import LoadExporter
-from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
-from tests.e2e.controller.conftest import StartOperator
+from tests.e2e.controller.conftest import Scenario
 
 
 def test_missing_target_is_an_error_until_the_target_appears(
-    e2e_clusters: support.E2EClusters,
-    hub_api: Any,
-    hub_namespace: str,
-    scalingpolicy_crd: str,
-    start_operator: StartOperator,
-    prometheus: LocalPrometheus,
-    load_exporter: LoadExporter,
-    series: str,
+    e2e_clusters: support.E2EClusters, scenario: Scenario
 ) -> None:
-    ns = hub_namespace
-    load_exporter.set(series, 2)
-    body = h.policy_body("web", "web", query=h.demand_query(series), prometheus_url=prometheus.url)
-    h.create_policy(hub_api, ns, body)
-    start_operator(ns).wait_ready()
+    hub_api, ns = scenario.api, scenario.ns
+    scenario.demand(2)
+    scenario.policy("web", "web")
+    scenario.operator()
 
     h.wait_phase(hub_api, ns, "web", "Error")
     found = h.condition(hub_api, ns, "web", "TargetFound")
@@ -40,7 +29,7 @@ def test_missing_target_is_an_error_until_the_target_appears(
     )
 
     # No manual step: the policy recovers as soon as the Deployment exists.
-    h.create_deployment(hub_api, ns, "web", replicas=2)
+    scenario.deployment("web", 2)
     h.wait_phase(hub_api, ns, "web", "Learning")
     st = h.status(hub_api, ns, "web")
     assert st["currentReplicas"] == 2
@@ -60,33 +49,17 @@ def test_missing_target_is_an_error_until_the_target_appears(
 
 
 def test_scales_on_a_prometheus_metric_and_honours_the_cooldown_across_restarts(
-    hub_api: Any,
-    hub_namespace: str,
-    scalingpolicy_crd: str,
-    start_operator: StartOperator,
-    prometheus: LocalPrometheus,
-    load_exporter: LoadExporter,
-    series: str,
+    scenario: Scenario,
 ) -> None:
-    ns, cooldown = hub_namespace, 20
-    h.create_deployment(hub_api, ns, "api", replicas=2)
-    load_exporter.set(series, 2)  # exactly on target: 1 per replica
-    body = h.policy_body(
-        "api",
-        "api",
-        query=h.demand_query(series),
-        prometheus_url=prometheus.url,
-        cooldown=cooldown,
-        interval=5,
-        maxReplicas=10,
-    )
-    h.create_policy(hub_api, ns, body)
-    operator = start_operator(ns)
-    operator.wait_ready()
+    hub_api, ns, cooldown = scenario.api, scenario.ns, 20
+    scenario.deployment("api", 2)
+    scenario.demand(2)  # exactly on target: 1 per replica
+    scenario.policy("api", "api", cooldown=cooldown, interval=5, maxReplicas=10)
+    operator = scenario.operator()
     h.wait_phase(hub_api, ns, "api", "Learning")
     recorder = h.ReplicaRecorder(hub_api, ns, "api")
 
-    load_exporter.set(series, 4)  # twice the target: the HPA formula asks for 4
+    scenario.demand(4)  # twice the target: the HPA formula asks for 4
     support.wait_until(lambda: recorder.poll() == 4, timeout=40, what="scale-up to 4")
     st = h.status(hub_api, ns, "api")
     assert st["lastScale"]["toReplicas"] == 4
@@ -97,7 +70,7 @@ def test_scales_on_a_prometheus_metric_and_honours_the_cooldown_across_restarts(
     assert re.search(r"2 → 4 \(baseline", scaled[0].message)
 
     # More load right away: the cooldown holds it, and says so.
-    load_exporter.set(series, 8)
+    scenario.demand(8)
     support.wait_until(
         lambda: h.status(hub_api, ns, "api").get("lastDecision", {}).get("mode") == "cooldown",
         timeout=30,
@@ -107,8 +80,7 @@ def test_scales_on_a_prometheus_metric_and_honours_the_cooldown_across_restarts(
 
     # A crash and a restart do not reset the cooldown: status is the memory.
     operator.kill()
-    operator = start_operator(ns)
-    operator.wait_ready()
+    operator = scenario.operator()
     next_time = h.status(hub_api, ns, "api")["nextScaleTime"]
     deadline = time.monotonic() + cooldown + 30
     while recorder.poll() != 8 and time.monotonic() < deadline:
@@ -118,27 +90,12 @@ def test_scales_on_a_prometheus_metric_and_honours_the_cooldown_across_restarts(
     assert h.status(hub_api, ns, "api")["metrics"]["scaleUps"] == 2
 
 
-def test_paused_policy_keeps_the_replicas(
-    hub_api: Any,
-    hub_namespace: str,
-    scalingpolicy_crd: str,
-    start_operator: StartOperator,
-    prometheus: LocalPrometheus,
-    load_exporter: LoadExporter,
-    series: str,
-) -> None:
-    ns = hub_namespace
-    h.create_deployment(hub_api, ns, "batch", replicas=1)
-    load_exporter.set(series, 5)
-    body = h.policy_body(
-        "batch",
-        "batch",
-        query=h.demand_query(series),
-        prometheus_url=prometheus.url,
-        paused=True,
-    )
-    h.create_policy(hub_api, ns, body)
-    start_operator(ns).wait_ready()
+def test_paused_policy_keeps_the_replicas(scenario: Scenario) -> None:
+    hub_api, ns = scenario.api, scenario.ns
+    scenario.deployment("batch", 1)
+    scenario.demand(5)
+    scenario.policy("batch", "batch", paused=True)
+    scenario.operator()
     h.wait_phase(hub_api, ns, "batch", "Paused")
     assert h.condition(hub_api, ns, "batch", "Ready")["reason"] == "Paused"
     # Several evaluation intervals pass without a change.
@@ -152,24 +109,12 @@ def test_paused_policy_keeps_the_replicas(
     h.wait_phase(hub_api, ns, "batch", "Learning")
 
 
-def test_deletion_is_quick_leaves_the_target_and_drops_the_series(
-    hub_api: Any,
-    hub_namespace: str,
-    scalingpolicy_crd: str,
-    start_operator: StartOperator,
-    prometheus: LocalPrometheus,
-    load_exporter: LoadExporter,
-    series: str,
-) -> None:
-    ns = hub_namespace
-    h.create_deployment(hub_api, ns, "gone", replicas=1)
-    load_exporter.set(series, 3)
-    body = h.policy_body(
-        "gone", "gone", query=h.demand_query(series), prometheus_url=prometheus.url
-    )
-    h.create_policy(hub_api, ns, body)
-    operator = start_operator(ns)
-    operator.wait_ready()
+def test_deletion_is_quick_leaves_the_target_and_drops_the_series(scenario: Scenario) -> None:
+    hub_api, ns = scenario.api, scenario.ns
+    scenario.deployment("gone", 1)
+    scenario.demand(3)
+    scenario.policy("gone", "gone")
+    operator = scenario.operator()
     h.wait_replicas(hub_api, ns, "gone", 3)
     support.wait_until(
         lambda: f'policy="{ns}/gone"' in operator.metrics(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
-from tests.e2e.controller.conftest import StartOperator
+from tests.e2e.controller.conftest import Scenario, StartOperator
 
 
 def test_member_target_is_scaled_and_an_outage_only_affects_its_policies(
@@ -126,39 +126,18 @@ def test_unknown_context_is_an_error_with_a_clear_reason(
 
 
 def test_without_a_member_kubeconfig_only_member_policies_fail(
-    hub_api: Any,
-    hub_namespace: str,
-    scalingpolicy_crd: str,
-    start_operator: StartOperator,
-    prometheus: LocalPrometheus,
-    load_exporter: LoadExporter,
-    series: str,
-    tmp_path: Any,
+    scenario: Scenario, tmp_path: Path
 ) -> None:
-    ns = hub_namespace
-    h.create_deployment(hub_api, ns, "local", replicas=1)
-    load_exporter.set(series, 2)
-    h.create_policy(
-        hub_api,
-        ns,
-        h.policy_body(
-            "local", "local", query=h.demand_query(series), prometheus_url=prometheus.url
-        ),
-    )
-    h.create_policy(
-        hub_api,
-        ns,
-        h.policy_body(
-            "remote", "remote", query="vector(1)", prometheus_url=prometheus.url, cluster="member"
-        ),
-    )
+    hub_api, ns = scenario.api, scenario.ns
+    scenario.deployment("local", 1)
+    scenario.demand(2)
+    scenario.policy("local", "local")
+    scenario.policy("remote", "remote", query="vector(1)", cluster="member")
     # As with a member-clusters Secret that is not mounted (yet).
-    operator = start_operator(ns, member_kubeconfig=tmp_path / "absent" / "kubeconfig")
-    operator.wait_ready()
+    operator = scenario.operator(member_kubeconfig=tmp_path / "absent" / "kubeconfig")
     h.wait_phase(hub_api, ns, "remote", "Error")
     assert h.condition(hub_api, ns, "remote", "ClusterReachable")["reason"] == (
         "MemberKubeconfigMissing"
     )
     h.wait_replicas(hub_api, ns, "local", 2, timeout=40)
-    time.sleep(1)
     assert operator.running()

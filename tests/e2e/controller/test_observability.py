@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from hack.loadgen import LoadExporter
-from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
-from tests.e2e.controller.conftest import StartOperator
+from tests.e2e.controller.conftest import Scenario
 
 REQUIRED = (
     "nimbusguard_policies_total",
@@ -23,25 +20,12 @@ REQUIRED = (
 )
 
 
-def test_endpoints(
-    hub_api: Any,
-    hub_namespace: str,
-    scalingpolicy_crd: str,
-    start_operator: StartOperator,
-    prometheus: LocalPrometheus,
-    load_exporter: LoadExporter,
-    series: str,
-) -> None:
-    ns = hub_namespace
-    h.create_deployment(hub_api, ns, "obs", replicas=1)
-    load_exporter.set(series, 3)
-    h.create_policy(
-        hub_api,
-        ns,
-        h.policy_body("obs", "obs", query=h.demand_query(series), prometheus_url=prometheus.url),
-    )
-    op = start_operator(ns)
-    op.wait_ready()
+def test_endpoints(scenario: Scenario) -> None:
+    hub_api, ns = scenario.api, scenario.ns
+    scenario.deployment("obs", 1)
+    scenario.demand(3)
+    scenario.policy("obs", "obs")
+    op = scenario.operator()
     h.wait_replicas(hub_api, ns, "obs", 3)
 
     status, body = op.get("/healthz")
