@@ -21,7 +21,15 @@ import aiohttp
 import pydantic
 
 from api.v1 import groupversion_info as gv, scalingpolicy_types as types
-from controllers import conditions as cond, health, notices, observability, phases, status
+from controllers import (
+    conditions as cond,
+    health,
+    learning,
+    notices,
+    observability,
+    phases,
+    status,
+)
 from nimbusguard.clients import (
     errors,
     events,
@@ -169,11 +177,18 @@ class Reconciler:
             logger.info("forgot %s; its target keeps its replicas", key)
 
     async def shutdown(self) -> None:
-        """The operator is stopping: let evaluations in flight finish, then stop the loops."""
+        """The operator is stopping: let evaluations in flight finish, stop the loops, and
+        write every Q-table that learned since its last write."""
+        now = self.clock()
         for memory in list(self._memory.values()):
             async with memory.runtime.lock:
                 if memory.task is not None:
                     memory.task.cancel()
+                try:
+                    policy = types.ScalingPolicy.model_validate(dict(memory.body))
+                except pydantic.ValidationError:
+                    continue
+                await learning.persist(self.clients.hub, policy, memory.runtime, now, force=True)
         for memory in list(self._memory.values()):
             if memory.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -235,6 +250,20 @@ class Reconciler:
         if conflict is None and api is not None:
             conflict = await self._hpa_conflict(api, ref, log)
 
+        rt = memory.runtime
+        extra: list[cond.Update] = []
+        posted: list[notices.Notice] = []
+        if not rt.learner_ready:
+            loaded = await learning.load(self.clients.hub, policy, rt)
+            if loaded.condition is not None:
+                extra.append(loaded.condition)
+            posted.extend(loaded.notices)
+        if rt.reset_reason is not None:
+            message = f"the learner starts afresh: {rt.reset_reason}"
+            extra.append(cond.Update(cond.QTABLE_LOADED, False, "QTableReset", message))
+            posted.append(notices.Notice("Warning", "QTableReset", message))
+            rt.reset_reason = None
+
         last_scaling = (
             previous.last_scaling_time.timestamp() if previous.last_scaling_time else None
         )
@@ -245,7 +274,6 @@ class Reconciler:
             now=now,
             evaluation_id=f"{(meta.uid or '')[:8]}-g{meta.generation or 0}-d{decisions_so_far + 1}",
             may_act=not spec.paused and conflict is None,
-            learner_acts=previous.phase == "Active",
             last_scaling_time=last_scaling,
         )
         recorded: list[types.ScaleAction] = []
@@ -263,6 +291,15 @@ class Reconciler:
         )
         final: st.EvaluationState = await self.graph.ainvoke({"input": inp}, context=ctx)
         outcome = status.Outcome.from_state(final)
+        baseline_beaten = learning.baseline_condition(rt, outcome.learned)
+        if baseline_beaten is not None:
+            extra.append(baseline_beaten)
+        transition = learning.transition_notice(outcome.learned)
+        if transition is not None:
+            posted.append(transition)
+        learner_active = (
+            rt.learner.phase == "Active" if rt.learner_ready else previous.phase == "Active"
+        )
         target_error = final.get("error")
         evaluated = target_error is None and not spec.paused and conflict is None
         verdict = phases.assess(
@@ -271,7 +308,7 @@ class Reconciler:
                 target=ref.describe(),
                 target_error=target_error,
                 conflict=conflict,
-                learner_active=False,
+                learner_active=learner_active,
                 previous_phase=previous.phase,
                 evaluated=evaluated,
             )
@@ -285,11 +322,13 @@ class Reconciler:
             evaluated=evaluated and outcome.decision is not None,
             now=now,
             last_scale=recorded[-1] if recorded else None,
-            learning=None,
+            learning=learning.learning_status(policy, rt, previous.learning),
+            extra_conditions=tuple(extra),
         )
         written = await self._write(policy, new_status, memory)
-        for notice in notices.derive(previous, new_status, outcome):
+        for notice in [*notices.derive(previous, new_status, outcome), *posted]:
             await self._post(policy, notice)
+        await learning.persist(self.clients.hub, policy, rt, now, force=False)
         self._count(policy, memory, verdict, outcome, log)
 
         transient = (
@@ -547,5 +586,16 @@ class Reconciler:
             m.replicas.labels(policy=key, kind="desired").set(decision.to_replicas)
         if outcome.reading is not None:
             m.utilization.labels(policy=key).set(outcome.reading.utilization)
+        rt = memory.runtime
+        if rt.learner_ready:
+            m.epsilon.labels(policy=key).set(rt.learner.epsilon)
+            vetoes = rt.learner.shield_interventions - rt.shield_seen
+            if vetoes > 0:
+                m.shield_interventions.labels(policy=key).inc(vetoes)
+            rt.shield_seen = rt.learner.shield_interventions
+        if outcome.learned is not None:
+            m.reward.labels(policy=key).set(outcome.learned.reward)
+            rt.regret_total += outcome.learned.regret
+            m.regret.labels(policy=key).set(rt.regret_total)
         self._phases[policy.metadata.uid or ""] = verdict.phase
         m.set_phases(self._phases)

@@ -8,6 +8,7 @@ import datetime
 from api.v1 import scalingpolicy_types as types
 from controllers import conditions as cond, phases
 from nimbusguard.clients import errors, sources, workloads
+from nimbusguard.scaling import learner
 from nimbusguard.workflow import cooldowns, state as st
 
 # Keep the moving average of the reward responsive but not jumpy (≈ the last 20 decisions).
@@ -25,7 +26,7 @@ class Outcome:
     fallback_rung: str | None = None
     scaled_to: int | None = None
     scale_error: errors.ClientError | None = None
-    reward: float | None = None
+    learned: learner.LearnResult | None = None
 
     @classmethod
     def from_state(cls, state: st.EvaluationState) -> Outcome:
@@ -37,7 +38,7 @@ class Outcome:
             fallback_rung=state.get("fallback_rung"),
             scaled_to=state.get("scaled_to"),
             scale_error=state.get("scale_error"),
-            reward=state.get("reward"),
+            learned=state.get("learned"),
         )
 
 
@@ -140,11 +141,9 @@ def build(
     if outcome.reading is not None:
         metrics.last_metric_value = outcome.reading.value
         metrics.last_utilization = outcome.reading.utilization
-    if outcome.reward is not None:
-        avg = metrics.average_reward
-        metrics.average_reward = (
-            outcome.reward if avg is None else avg + _REWARD_EMA * (outcome.reward - avg)
-        )
+    if outcome.learned is not None:
+        reward, avg = outcome.learned.reward, metrics.average_reward
+        metrics.average_reward = reward if avg is None else avg + _REWARD_EMA * (reward - avg)
 
     last_scaling_time = previous.last_scaling_time
     if last_scale is not None:

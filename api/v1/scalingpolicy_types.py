@@ -376,6 +376,15 @@ class AIConfig(Model):
     promotion: PromotionSpec = Field(
         default_factory=PromotionSpec, description="Promotion to Active and fallback to Learning."
     )
+    decision_horizon_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description=(
+            "How long a scaling decision takes to show its full effect, about the time a new "
+            "pod needs to become ready; the learner judges each decision this long after it."
+        ),
+    )
     persist_interval_seconds: int = Field(
         default=30,
         ge=1,

@@ -107,21 +107,38 @@ def _with_cooldown(decision: st.Decision, inp: st.EvaluationInput) -> st.Decisio
 
 
 async def decide(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
-    """The HPA baseline's recommendation (the acting policy), then the cooldown."""
+    """The HPA baseline's recommendation, the learner's choice behind the shield (the learner
+    acts only once promoted), then the cooldown."""
     ctx, inp, obs = runtime.context, state["input"], state["observation"]
-    ctx.runtime.metric_failing_since = None
-    baseline = ctx.runtime.baseline.recommend(obs)
+    rt = ctx.runtime
+    rt.metric_failing_since = None
+    baseline = rt.baseline.recommend(obs)
     reading = state["reading"]
+    if not rt.learner_ready:
+        # The stored Q-table could not be read yet: decide without the learner.
+        decision = st.Decision(
+            action=_direction(obs.replicas, baseline.replicas),
+            mode="baseline",
+            from_replicas=obs.replicas,
+            to_replicas=baseline.replicas,
+            confidence=1.0,
+            reasoning=f"HPA formula on {reading.source} ({reading.detail}): {baseline.reason}",
+            baseline_replicas=baseline.replicas,
+        )
+        return {"decision": _with_cooldown(decision, inp)}
+    choice = rt.learner.decide(obs, baseline)
     decision = st.Decision(
-        action=_direction(obs.replicas, baseline.replicas),
-        mode="baseline",
+        action=choice.direction,
+        mode=choice.mode,
         from_replicas=obs.replicas,
-        to_replicas=baseline.replicas,
-        confidence=1.0,
-        reasoning=f"HPA formula on {reading.source} ({reading.detail}): {baseline.reason}",
+        to_replicas=choice.replicas,
+        confidence=choice.confidence,
+        reasoning=f"{reading.source} {reading.detail}; {choice.reasoning}",
         baseline_replicas=baseline.replicas,
+        explored=choice.mode == "explore",
+        shield_vetoes=len(choice.notes),
     )
-    return {"decision": _with_cooldown(decision, inp)}
+    return {"decision": _with_cooldown(decision, inp), "choice": choice}
 
 
 async def fall_back(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
@@ -180,13 +197,23 @@ async def act(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext])
 
 
 async def reward(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
-    """Score the transition that ended at this observation (the learner's job)."""
-    return {}
+    """Score the decisions whose consequences this observation completes: the reward of what
+    was done, of every other action (counterfactually) and of the baseline's choice."""
+    rt = runtime.context.runtime
+    if not rt.learner_ready:
+        return {}
+    return {"judgements": rt.learner.judge(state["observation"])}
 
 
 async def learn(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
-    """Update the policy's Q-table from the scored transition (the learner's job)."""
-    return {}
+    """Update the policy's Q-table from the scored decisions, and its promotion state."""
+    rt = runtime.context.runtime
+    judgements = state.get("judgements") or []
+    if not judgements:
+        return {}
+    result = rt.learner.apply(judgements)
+    rt.dirty = True
+    return {} if result is None else {"learned": result}
 
 
 async def report(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:

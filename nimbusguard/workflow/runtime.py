@@ -1,8 +1,9 @@
 """Long-lived, in-memory state of one policy between evaluations.
 
 What must survive a restart is elsewhere: the cooldown's memory in the policy's status, the
-learner in its ConfigMap. What lives here is rebuilt on start-up: the HPA's recommendation
-history (the HPA controller keeps it in memory too) and the previous observation.
+learner in its ConfigMap (written by the controller). What lives only here is rebuilt on
+start-up: the HPA's recommendation history (the HPA controller keeps it in memory too) and
+the previous observation.
 """
 
 from __future__ import annotations
@@ -12,19 +13,37 @@ import dataclasses
 import hashlib
 import json
 
+import numpy as np
+
 from api.v1 import scalingpolicy_types as types
-from nimbusguard.scaling import hpa, observation
+from nimbusguard.scaling import hpa, learner as learner_, observation, qtable
 
 
-def spec_fingerprint(spec: types.ScalingPolicySpec) -> str:
-    """Changes when a field that shapes the baseline or the learner changes."""
-    relevant = {
-        "scaling": spec.scaling.to_json_dict(),
-        "metrics": spec.metrics.to_json_dict(),
-    }
-    return hashlib.sha1(
-        json.dumps(relevant, sort_keys=True).encode(), usedforsecurity=False
-    ).hexdigest()
+def _fingerprint(part: dict[str, object]) -> str:
+    text = json.dumps(part, sort_keys=True)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def baseline_fingerprint(spec: types.ScalingPolicySpec) -> str:
+    """Changes when a field that shapes the HPA baseline changes."""
+    return _fingerprint(
+        {"scaling": spec.scaling.to_json_dict(), "metrics": spec.metrics.to_json_dict()}
+    )
+
+
+def learner_fingerprint(spec: types.ScalingPolicySpec) -> str:
+    """Changes when a field that shapes the learner changes."""
+    return _fingerprint(
+        {
+            "bounds": [spec.scaling.min_replicas, spec.scaling.max_replicas],
+            "ai": spec.ai_config.to_json_dict(),
+        }
+    )
+
+
+def _seed(key: str) -> int:
+    """A stable seed per policy: a policy explores the same way after a restart."""
+    return int(hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:8], 16)
 
 
 @dataclasses.dataclass
@@ -32,11 +51,21 @@ class PolicyRuntime:
     """One per ScalingPolicy uid."""
 
     key: str
-    fingerprint: str
+    baseline_fp: str
+    learner_fp: str
     baseline: hpa.HPABaseline
     fallback_baseline: hpa.HPABaseline  # the HPA on a secondary metric during fallback
-    previous: observation.Observation | None = None
+    learner: learner_.QLearner
+    # False until the stored Q-table was read (or found absent): an unread table must never
+    # be overwritten by a fresh one, so nothing learns or persists before.
+    learner_ready: bool = False
+    dirty: bool = False  # learned since the last write to the ConfigMap
+    last_persist: float = 0.0
+    previous: observation.Observation | None = None  # the last observation
     metric_failing_since: float | None = None
+    regret_total: float = 0.0
+    shield_seen: int = 0
+    reset_reason: str | None = None  # why the learner started afresh on a spec change
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -44,19 +73,57 @@ class PolicyRuntime:
         config = hpa.HPAConfig.from_spec(spec.scaling)
         return cls(
             key=key,
-            fingerprint=spec_fingerprint(spec),
+            baseline_fp=baseline_fingerprint(spec),
+            learner_fp=learner_fingerprint(spec),
             baseline=hpa.HPABaseline(config),
             fallback_baseline=hpa.HPABaseline(config),
+            learner=new_learner(key, spec),
         )
 
     def reconfigure(self, spec: types.ScalingPolicySpec) -> bool:
-        """Adopt a changed spec; True when the baselines were rebuilt."""
-        fingerprint = spec_fingerprint(spec)
-        if fingerprint == self.fingerprint:
-            return False
-        config = hpa.HPAConfig.from_spec(spec.scaling)
-        self.baseline = hpa.HPABaseline(config)
-        self.fallback_baseline = hpa.HPABaseline(config)
-        self.fingerprint = fingerprint
-        self.previous = None
-        return True
+        """Adopt a changed spec; True when anything was rebuilt.
+
+        The HPA baselines start afresh (their history belongs to the old settings). The learner
+        keeps its Q-table when the new settings can read it (same state space), else starts
+        afresh and says why in `reset_reason`.
+        """
+        changed = False
+        fp = baseline_fingerprint(spec)
+        if fp != self.baseline_fp:
+            config = hpa.HPAConfig.from_spec(spec.scaling)
+            self.baseline = hpa.HPABaseline(config)
+            self.fallback_baseline = hpa.HPABaseline(config)
+            self.baseline_fp, changed = fp, True
+        fp = learner_fingerprint(spec)
+        if fp != self.learner_fp:
+            try:
+                self.learner = restore_learner(
+                    self.key, spec, self.learner.to_bytes(), warm_start=False
+                )
+            except qtable.QTableError as exc:
+                self.learner = new_learner(self.key, spec)
+                self.reset_reason = f"the new spec cannot use the learned Q-table ({exc})"
+            self.learner_fp, self.dirty, changed = fp, True, True
+        return changed
+
+
+def learner_config(spec: types.ScalingPolicySpec) -> learner_.LearnerConfig:
+    return learner_.LearnerConfig.from_spec(
+        spec, horizon_seconds=float(spec.ai_config.decision_horizon_seconds)
+    )
+
+
+def new_learner(key: str, spec: types.ScalingPolicySpec) -> learner_.QLearner:
+    return learner_.QLearner(learner_config(spec), np.random.default_rng(_seed(key)))
+
+
+def restore_learner(
+    key: str, spec: types.ScalingPolicySpec, data: bytes, *, warm_start: bool
+) -> learner_.QLearner:
+    """A learner from stored bytes; raises qtable.QTableError when they are unusable."""
+    return learner_.QLearner.from_bytes(
+        data,
+        learner_config(spec),
+        np.random.default_rng(_seed(key)),
+        warm_start=warm_start,
+    )

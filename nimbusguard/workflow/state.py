@@ -13,7 +13,7 @@ from typing import Any, Literal, TypedDict
 
 from api.v1 import scalingpolicy_types as types
 from nimbusguard.clients import errors, sources, workloads
-from nimbusguard.scaling import observation
+from nimbusguard.scaling import learner, observation
 from nimbusguard.workflow import runtime as runtime_
 
 Action = Literal["scale_up", "scale_down", "hold"]
@@ -29,7 +29,6 @@ class EvaluationInput:
     now: float  # seconds since the epoch
     evaluation_id: str  # unique per evaluation; recorded with a scale action
     may_act: bool  # False while paused, in conflict, or not the leader
-    learner_acts: bool  # phase Active: the learner's choices are executed
     last_scaling_time: float | None  # from status: the cooldown's memory
 
 
@@ -83,5 +82,6 @@ class EvaluationState(TypedDict, total=False):
     fallback_rung: str
     scaled_to: int
     scale_error: errors.ClientError
-    reward: float
-    learned: bool
+    choice: learner.Choice  # the learner's view of the decision (also while the baseline acts)
+    judgements: list[learner.Judgement]  # decisions scored at this observation (reward node)
+    learned: learner.LearnResult  # what learning from them produced (learn node)

@@ -95,7 +95,6 @@ async def _run(
         now=now,
         evaluation_id="e1",
         may_act=may_act,
-        learner_acts=False,
         last_scaling_time=last_scaling,
     )
     final: st.EvaluationState = await COMPILED.ainvoke({"input": inp}, context=ctx)
@@ -179,3 +178,35 @@ async def test_invalid_metric_values_never_reach_a_decision(cluster: FakeCluster
     final, _ = await _run(sources_=[FakeSource(-1.0)])
     assert "observation" not in final
     assert "invalid value" in final["metric_error"]
+
+
+async def test_the_learner_learns_behind_the_baseline(cluster: FakeCluster) -> None:
+    rt = runtime.PolicyRuntime.create("ns/web", SPEC)
+    rt.learner_ready = True
+    first, _ = await _run(sources_=[FakeSource(2.0)], rt=rt)
+    decision = first["decision"]
+    # Learning: the HPA formula acts, and the decision explains what the learner would do.
+    assert (decision.mode, decision.to_replicas) == ("baseline", 8)
+    assert "the learner would" in decision.reasoning
+    assert first["choice"].mode == "baseline"
+    assert "learned" not in first
+    # Once a decision's consequences are in (one startup horizon later), it is scored and
+    # learned from; the table becomes dirty (to be persisted).
+    updates = rt.learner.updates
+    for step in range(1, 6):
+        later, _ = await _run(
+            sources_=[FakeSource(1.0)], rt=rt, now=NOW + 20 * step, last_scaling=NOW
+        )
+    assert later["judgements"]
+    assert rt.learner.updates > updates
+    assert later["learned"].baseline_reward is not None
+    assert rt.dirty
+
+
+async def test_a_learner_not_ready_is_left_alone(cluster: FakeCluster) -> None:
+    rt = runtime.PolicyRuntime.create("ns/web", SPEC)
+    for step in range(4):
+        final, _ = await _run(sources_=[FakeSource(1.0)], rt=rt, now=NOW + 30 * step)
+        assert "choice" not in final and "judgements" not in final
+    assert rt.learner.decisions == 0
+    assert not rt.dirty

@@ -1,0 +1,204 @@
+"""The learner in the loop, against real API servers and a real Prometheus.
+
+The load generator exposes a utilization computed from a load schedule and the target's
+ready replicas, read from the API server at scrape time; Prometheus scrapes it; the operator
+queries Prometheus. Nothing in between is faked.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hack.loadgen import LoadExporter
+from hack.localcluster.prometheus import LocalPrometheus
+from tests.e2e import support
+from tests.e2e.controller import helpers as h
+from tests.e2e.controller.conftest import Scenario
+
+TARGET = 0.5  # utilization per replica the policy aims at
+
+
+class Load:
+    """Demand in "replicas at 100 %" that the test changes; utilization = demand ÷ ready."""
+
+    def __init__(self, api: Any, namespace: str, name: str) -> None:
+        self.demand = 1.0
+        self._api, self._ns, self._name = api, namespace, name
+
+    def utilization(self) -> float:
+        ready = h.ready_replicas(self._api, self._ns, self._name)
+        return self.demand / max(ready, 1)
+
+
+@pytest.fixture
+def own_prometheus() -> Iterator[tuple[LocalPrometheus, LoadExporter]]:
+    """A Prometheus of this test's own (the test kills it) and its exporter."""
+    exporter = LoadExporter("e2e_utilization", "Utilization per ready replica.")
+    scrape = [{"job_name": "loop", "static_configs": [{"targets": [exporter.target]}]}]
+    with LocalPrometheus(scrape) as prom:
+        yield prom, exporter
+    exporter.close()
+
+
+def _utilization_policy(name: str, prom: LocalPrometheus, **scaling: Any) -> dict[str, Any]:
+    body = h.policy_body(name, name, query="x", prometheus_url=prom.url, **scaling)
+    body["spec"]["metrics"]["prometheus"].update(
+        {
+            "query": f'max(e2e_utilization{{series="{name}"}})',
+            "targetValue": TARGET,
+            "metricType": "Value",
+        }
+    )
+    return body
+
+
+def test_closed_loop_scales_up_fast_down_after_the_cooldown_and_falls_back_safely(
+    scenario: Scenario, own_prometheus: tuple[LocalPrometheus, LoadExporter]
+) -> None:
+    prom, exporter = own_prometheus
+    api, ns, cooldown, interval = scenario.api, scenario.ns, 20, 5
+    scenario.deployment("loop", 2)
+    load = Load(api, ns, "loop")
+    exporter.set("loop", load.utilization)
+    body = _utilization_policy(
+        "loop",
+        prom,
+        cooldown=cooldown,
+        interval=interval,
+        minReplicas=1,
+        maxReplicas=12,
+        behavior={"scaleDown": {"stabilizationWindowSeconds": 0}},
+    )
+    h.create_policy(api, ns, body)
+    scenario.operator()
+    h.wait_phase(api, ns, "loop", "Learning")
+    recorder = h.ReplicaRecorder(api, ns, "loop")
+
+    # A load step up: scaled within a few evaluations.
+    load.demand = 3.0  # needs 6 replicas at 0.5
+    stepped = time.monotonic()
+    support.wait_until(
+        lambda: recorder.poll() >= 6,
+        timeout=6 * interval + 10,
+        what="the scale-up after a load step",
+    )
+    assert time.monotonic() - stepped <= 5 * interval + 5
+    up_at = recorder.changes[-1][0]
+
+    # A step down: nothing before the cooldown has passed.
+    load.demand = 1.0
+    support.wait_until(
+        lambda: recorder.poll() < 6,
+        timeout=cooldown + 6 * interval,
+        what="the scale-down after the cooldown",
+    )
+    assert recorder.changes[-1][0] - up_at >= cooldown - 1
+    st = h.status(api, ns, "loop")
+    assert st["learning"]["epsilon"] <= 1.0
+    assert st["lastDecision"]["reasoning"]
+
+    # Prometheus dies: Fallback, and the replicas stay where they are.
+    settled = recorder.poll()
+    prom.kill()
+    support.wait_until(
+        lambda: h.condition(api, ns, "loop", "Fallback").get("status") == "True",
+        timeout=4 * interval + 10,
+        what="Fallback=True",
+    )
+    assert h.condition(api, ns, "loop", "MetricsAvailable")["status"] == "False"
+    load.demand = 0.1  # would mean scaling down, if anybody could see it
+    deadline = time.monotonic() + 3 * interval
+    while time.monotonic() < deadline:
+        assert recorder.poll() >= settled
+        time.sleep(0.5)
+    support.wait_until(
+        lambda: "FallbackActivated" in h.event_reasons(api, ns, "loop"),
+        timeout=20,
+        what="a FallbackActivated event",
+    )
+
+    # It comes back: decisions on the metric again.
+    prom.start()
+    support.wait_until(
+        lambda: h.condition(api, ns, "loop", "MetricsAvailable").get("status") == "True",
+        timeout=6 * interval + 10,
+        what="MetricsAvailable=True again",
+    )
+
+
+def test_the_q_table_survives_a_crash(
+    scenario: Scenario, own_prometheus: tuple[LocalPrometheus, LoadExporter]
+) -> None:
+    prom, exporter = own_prometheus
+    api, ns = scenario.api, scenario.ns
+    scenario.deployment("mem", 2)
+    load = Load(api, ns, "mem")
+    load.demand = 1.5
+    exporter.set("mem", load.utilization)
+    body = _utilization_policy("mem", prom, cooldown=5, interval=5, maxReplicas=8)
+    body["spec"]["aiConfig"] = {
+        "persistIntervalSeconds": 5,
+        "decisionHorizonSeconds": 5,
+        "qLearning": {"epsilonDecayDecisions": 50},
+    }
+    h.create_policy(api, ns, body)
+    operator = scenario.operator()
+
+    def persisted() -> dict[str, Any]:
+        st = h.status(api, ns, "mem").get("learning") or {}
+        return st if st.get("lastPersistTime") and st.get("updates", 0) >= 3 else {}
+
+    support.wait_until(lambda: bool(persisted()), timeout=120, what="a persisted Q-table")
+    cm = support.core_v1(api).read_namespaced_config_map("mem-qtable", ns)
+    assert cm.metadata.owner_references[0].kind == "ScalingPolicy"
+    assert len(base64.b64decode(cm.binary_data["qtable.npz"])) > 0
+    before = persisted()
+
+    operator.kill()  # no chance to write anything more
+    scenario.operator()
+    support.wait_until(
+        lambda: h.condition(api, ns, "mem", "QTableLoaded").get("reason") == "Restored",
+        timeout=60,
+        what="the Q-table restored",
+    )
+    after = h.status(api, ns, "mem")["learning"]
+    # Learning continues from the persisted table: at most one window lost, epsilon not reset.
+    assert after["updates"] >= before["updates"] - 1
+    assert after["epsilon"] <= before["epsilon"] + 1e-9
+
+
+def test_a_corrupt_q_table_is_kept_and_the_policy_starts_afresh(scenario: Scenario) -> None:
+    api, ns = scenario.api, scenario.ns
+    support.core_v1(api).create_namespaced_config_map(
+        ns,
+        {
+            "metadata": {"name": "bad-qtable"},
+            "binaryData": {"qtable.npz": base64.b64encode(b"garbage").decode()},
+        },
+    )
+    scenario.deployment("bad", 1)
+    scenario.demand(1)
+    scenario.policy("bad", "bad")
+    scenario.operator()
+    support.wait_until(
+        lambda: h.condition(api, ns, "bad", "QTableLoaded").get("reason") == "QTableCorrupt",
+        timeout=60,
+        what="QTableLoaded=False QTableCorrupt",
+    )
+    kept = [
+        cm.metadata.name
+        for cm in support.core_v1(api).list_namespaced_config_map(ns).items
+        if cm.metadata.name.startswith("bad-qtable-corrupt-")
+    ]
+    assert kept, "the unreadable table was not kept"
+    h.wait_phase(api, ns, "bad", "Learning")
+    support.wait_until(
+        lambda: "QTableCorrupt" in h.event_reasons(api, ns, "bad"),
+        timeout=20,
+        what="a QTableCorrupt event",
+    )
