@@ -407,6 +407,13 @@ class ScalingPolicySpec(Model):
         description="Stop evaluating and scaling; the target keeps its replicas.",
     )
 
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=schema.cel(
+            "self.scaling.minReplicas > 0 || has(self.metrics.prometheus)",
+            "minReplicas 0 needs a prometheus metric: with no pods there is no CPU to measure",
+        )
+    )
+
 
 # ---------------------------------------------------------------------------------------------
 # status

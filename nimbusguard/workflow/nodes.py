@@ -224,10 +224,12 @@ async def report(state: st.EvaluationState, runtime: Runtime[st.EvaluationContex
     return {}
 
 
-# Routing -------------------------------------------------------------------------------------
+# Routing ---------------------------------------------------------------------------------------
+# NB: async although pure: LangGraph runs a sync path function in a thread pool, a thread hop
+# that cost more than the rest of the evaluation together (benchmarks/workflow_decision.py).
 
 
-def after_observe(state: st.EvaluationState) -> str:
+async def after_observe(state: st.EvaluationState) -> str:
     if "error" in state or state["input"].spec.paused:
         return "report"
     if "observation" not in state:
@@ -240,13 +242,13 @@ def _changes(state: st.EvaluationState) -> bool:
     return state["input"].may_act and decision.to_replicas != decision.from_replicas
 
 
-def after_decide(state: st.EvaluationState) -> str:
+async def after_decide(state: st.EvaluationState) -> str:
     return "act" if _changes(state) else "reward"
 
 
-def after_fall_back(state: st.EvaluationState) -> str:
+async def after_fall_back(state: st.EvaluationState) -> str:
     return "act" if _changes(state) else "report"
 
 
-def after_act(state: st.EvaluationState) -> str:
+async def after_act(state: st.EvaluationState) -> str:
     return "report" if state["decision"].mode == "fallback" else "reward"
