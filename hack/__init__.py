@@ -1,0 +1,1 @@
+"""Developer tooling: local clusters and Prometheus for tests and the demo (not shipped)."""
