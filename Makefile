@@ -70,15 +70,27 @@ test: verify bundle-validate test-unit test-e2e ## Everything CI runs: verify, b
 test-unit: venv ## Run the unit tests.
 	$(PY) -m pytest tests --ignore=tests/e2e $(PYTEST_ARGS)
 
+# The local control planes need `make envtest`; a given kubeconfig or kind does not.
+E2E_DEPS := venv prometheus
+ifeq ($(NIMBUSGUARD_E2E_KUBECONFIG)$(filter kind kubeconfig,$(NIMBUSGUARD_E2E_BACKEND)),)
+E2E_DEPS += envtest
+endif
+
 .PHONY: test-e2e
-test-e2e: venv ## Run the e2e tests against real API servers (local control planes unless kind or a kubeconfig is given).
-	@echo "test-e2e: not yet: the local control planes land with issue 3" >&2; exit 1
+test-e2e: $(E2E_DEPS) ## Run the e2e tests against real API servers (local control planes unless kind or a kubeconfig is given).
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 ##@ Build
 
+RUN_ARGS ?= --bind-address=127.0.0.1:8080
+
 .PHONY: run
-run: venv ## Run the operator against the current kubeconfig context.
-	@echo "run: not yet: the controller lands with issue 4" >&2; exit 1
+run: venv ## Run the operator against the current kubeconfig context (RUN_ARGS adds flags).
+	$(VENV)/bin/nimbusguard run $(RUN_ARGS)
+
+.PHONY: demo
+demo: venv prometheus ## The newcomer's tour: local hub + member clusters, Prometheus, a replayed trace, the operator, a live view.
+	$(PY) -m hack.demo $(DEMO_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the operator image IMG (needs a container engine; none on the dev/CI machines).
@@ -139,5 +151,17 @@ operator-sdk: ## Build the pinned operator-sdk CLI from the Go module proxy (cac
 	./hack/operator-sdk.sh
 
 .PHONY: envtest
-envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok (cached outside the repo).
+envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok and metrics-server (cached outside the repo).
 	./hack/envtest.sh
+
+.PHONY: prometheus
+prometheus: ## Install Debian's prometheus package if missing (its own service is kept off :9090).
+	./hack/install-prometheus.sh
+
+.PHONY: clusters-up
+clusters-up: venv envtest ## Start local hub and member clusters in the background (KUBECONFIG printed).
+	$(PY) -m hack.localcluster up --metrics-server
+
+.PHONY: clusters-down
+clusters-down: venv ## Stop the clusters started by clusters-up.
+	$(PY) -m hack.localcluster down

@@ -2,15 +2,20 @@
 
 - an index of which policies name which target (for "one autoscaler per target"); kopf fills
   indices before any handler runs, so no policy acts before it knows its rivals;
-- create / spec update / resume: adopt the policy and wake its daemon;
-- one daemon per policy: evaluates at the policy's own interval (timers have one fixed
-  interval per handler, policies do not);
-- delete: forget the policy; the target keeps its replicas.
+- create / spec update / resume: adopt the policy (start its evaluation loop) and wake it so
+  a change takes effect at once;
+- an event handler that sees every watch event: it keeps the newest body for the loop and
+  stops the loop when the policy is deleted.
+
+The periodic evaluation is the reconciler's own loop per policy, at the policy's own interval,
+not a kopf timer or daemon: kopf puts a finalizer on every object that has one, and a finalizer
+outlives the operator — uninstall it and policies, and their namespaces, can never be deleted.
+Nothing has to happen before a policy goes away (the target keeps its replicas, the Q-table's
+ConfigMap is garbage-collected through its owner reference), so no finalizer is needed.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import kopf
@@ -19,6 +24,16 @@ from api.v1 import groupversion_info as gv
 from controllers import reconciler as reconciler_
 
 RESOURCE = (gv.GROUP, gv.VERSION, gv.PLURAL)
+
+
+def _claims(kwargs: dict[str, Any]) -> reconciler_.Claims:
+    """Who claims a target, from the index kopf passes as a kwarg named after its id."""
+    index: kopf.Index[reconciler_.TargetKey, reconciler_.Claim] = kwargs["policy_targets"]
+
+    def claims(key: reconciler_.TargetKey) -> list[reconciler_.Claim]:
+        return list(index.get(key, []))
+
+    return claims
 
 
 def build_registry() -> kopf.OperatorRegistry:
@@ -35,43 +50,25 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.on.resume(*RESOURCE, id="adopt", registry=registry)
     @kopf.on.create(*RESOURCE, id="adopt", registry=registry)
     @kopf.on.update(*RESOURCE, id="adopt", field="spec", registry=registry)
-    async def changed(*, body: kopf.Body, reason: str, memo: Any, **_: Any) -> None:
-        await memo["reconciler"].on_change(body, reason)
+    async def adopt(*, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        await memo["reconciler"].observe(body, _claims(kwargs), wake=True)
 
-    # Spread the first evaluations of many policies after a restart.
-    def _jitter(**_: Any) -> float:
-        return random.uniform(0.0, 1.0)  # noqa: S311 (not security-relevant)
-
-    @kopf.daemon(
-        *RESOURCE,
-        id="evaluate",
-        registry=registry,
-        initial_delay=_jitter,
-        cancellation_timeout=10.0,
-    )
-    async def evaluate(
-        *, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **kwargs: Any
-    ) -> None:
-        # kopf passes each index as a kwarg named after its id.
-        index: kopf.Index[reconciler_.TargetKey, reconciler_.Claim] = kwargs["policy_targets"]
-
-        def claims(key: reconciler_.TargetKey) -> list[reconciler_.Claim]:
-            return list(index.get(key, []))
-
-        await memo["reconciler"].run(body, stopped, claims)
-
-    @kopf.on.delete(*RESOURCE, id="forget", registry=registry)
-    async def deleted(*, body: kopf.Body, memo: Any, **_: Any) -> None:
-        await memo["reconciler"].forget(body)
+    @kopf.on.event(*RESOURCE, id="observe", registry=registry)
+    async def observe(*, event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+        reconciler: reconciler_.Reconciler = memo["reconciler"]
+        if event.get("type") == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
+            await reconciler.forget(body)
+        else:
+            await reconciler.observe(body, _claims(kwargs))
 
     return registry
 
 
 def settings() -> kopf.OperatorSettings:
-    """kopf settings: our annotations, our finalizer, status left to us."""
+    """kopf settings: our annotations prefix, status left to us, no noise."""
     s = kopf.OperatorSettings()
-    # kopf's default keeps handler progress in .status.kopf too; the structural schema would
-    # prune it and kopf would re-run handlers forever. Annotations only.
+    # Nothing of kopf's progress or diff-base is needed for event handlers; should kopf
+    # ever store any, it goes to annotations (a structural schema would prune .status.kopf).
     s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=gv.GROUP)
     s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=gv.GROUP, key="last-handled-configuration"

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 TargetKey = tuple[str, str, str, str]
 # (creationTimestamp, namespace, name, uid) of a policy naming a target.
 Claim = tuple[str, str, str, str]
+Claims = Callable[[TargetKey], list[Claim]]
 
 HPA_CACHE_SECONDS = 30.0
 MAX_BACKOFF = 60.0
@@ -66,9 +68,13 @@ class _Memory:
     """Per-policy state the reconciler keeps next to the workflow's runtime."""
 
     runtime: runtime_.PolicyRuntime
+    body: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # newest seen
+    claims: Callable[[TargetKey], list[Claim]] = lambda _: []
+    generation: int | None = None
     status: types.ScalingPolicyStatus | None = None  # what we last wrote
     failures: int = 0
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
 
 
 class Reconciler:
@@ -93,83 +99,103 @@ class Reconciler:
         self._memory: dict[str, _Memory] = {}
         self._phases: dict[str, str] = {}
         self._hpas: dict[tuple[str, str], tuple[float, list[str]]] = {}
+        self._rejected: dict[str, int | None] = {}  # uid → generation already reported
 
     # -- entry points used by the kopf handlers ----------------------------------------------
 
-    async def on_change(self, body: Mapping[str, Any], trigger: str) -> None:
-        """A policy was created, changed or found on start-up: adopt it and evaluate soon."""
+    async def observe(self, body: Mapping[str, Any], claims: Claims, *, wake: bool = False) -> None:
+        """A policy was seen: keep its newest body, start its evaluation loop on first sight,
+        and wake the loop when the spec changed (or `wake`). Cheap, because our own status
+        writes come back here as watch events too."""
         meta = body["metadata"]
         uid = meta["uid"]
-        is_new = uid not in self._memory
+        memory = self._memory.get(uid)
+        if memory is not None:
+            memory.body, memory.claims = body, claims
+            if wake or meta.get("generation") != memory.generation:
+                memory.generation = meta.get("generation")
+                memory.wake.set()
+            return
         try:
             policy = types.ScalingPolicy.model_validate(dict(body))
         except pydantic.ValidationError as exc:
-            await self._reject(body, exc)
+            if self._rejected.get(uid) != meta.get("generation"):
+                self._rejected[uid] = meta.get("generation")
+                await self._reject(body, exc)
             return
+        self._rejected.pop(uid, None)
         memory = self._remember(uid, policy)
-        if memory.runtime.reconfigure(policy.spec):
-            logger.info("spec of %s changed; the baseline starts afresh", memory.runtime.key)
-        if is_new:
-            self.metrics.policies.inc()
+        memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
+        self.metrics.policies.inc()
         if policy.status.phase is None:
             await self._write(policy, self._initial_status(policy), memory)
-        logger.debug("policy %s: %s", memory.runtime.key, trigger)
-        memory.wake.set()
+        memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
 
-    async def run(
-        self,
-        body: Mapping[str, Any],
-        stopped: Any,
-        claims: Callable[[TargetKey], list[Claim]],
-    ) -> None:
-        """The daemon of one policy: evaluate, then wait for the interval or a change."""
-        uid = body["metadata"]["uid"]
+    async def _loop(self, uid: str) -> None:
+        """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
         failures = 0
-        while not stopped:
+        # Spread the first evaluations of many policies found at start-up.
+        await asyncio.sleep(random.uniform(0.0, 0.5))  # noqa: S311 (not security-relevant)
+        while (memory := self._memory.get(uid)) is not None:
+            memory.wake.clear()
             try:
-                delay = await self.evaluate(body, claims)
+                delay = await self.evaluate(memory.body, memory.claims)
                 failures = 0
             except Exception:
                 # A bug must not silence the policy: log it and try again soon.
                 failures += 1
                 delay = min(MAX_BACKOFF, 2.0**failures)
-                logger.exception("evaluating %s failed; retrying in %.0fs", uid, delay)
-            memory = self._memory.get(uid)
-            if memory is None:
-                return
-            memory.wake.clear()
+                logger.exception(
+                    "evaluating %s failed; retrying in %.0fs", memory.runtime.key, delay
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
 
     async def forget(self, body: Mapping[str, Any]) -> None:
-        """The policy is being deleted: drop its series and memory; the target is left as is."""
+        """The policy is gone (or going): stop its loop, drop its series and memory. The target
+        keeps its replicas."""
         meta = body["metadata"]
         uid = meta["uid"]
         key = f"{meta.get('namespace')}/{meta.get('name')}"
-        self._memory.pop(uid, None)
-        self._phases.pop(uid, None)
-        self.metrics.forget_policy(key)
-        self.metrics.set_phases(self._phases)
-        logger.info("forgot %s; its target keeps its replicas", key)
+        memory = self._memory.pop(uid, None)
+        self._rejected.pop(uid, None)
+        if memory is not None and memory.task is not None:
+            memory.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await memory.task
+        if self._phases.pop(uid, None) is not None or memory is not None:
+            self.metrics.forget_policy(key)
+            self.metrics.set_phases(self._phases)
+            logger.info("forgot %s; its target keeps its replicas", key)
 
     async def shutdown(self) -> None:
-        """The operator is stopping: wait for evaluations in flight to finish."""
+        """The operator is stopping: let evaluations in flight finish, then stop the loops."""
         for memory in list(self._memory.values()):
             async with memory.runtime.lock:
-                pass
+                if memory.task is not None:
+                    memory.task.cancel()
+        for memory in list(self._memory.values()):
+            if memory.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await memory.task
 
     # -- one evaluation ----------------------------------------------------------------------
 
     async def evaluate(
         self, body: Mapping[str, Any], claims: Callable[[TargetKey], list[Claim]]
     ) -> float:
-        """Evaluate one policy now; returns the seconds until the next evaluation."""
+        """Evaluate one adopted policy now; returns the seconds until the next evaluation."""
+        uid = body["metadata"]["uid"]
         try:
             policy = types.ScalingPolicy.model_validate(dict(body))
         except pydantic.ValidationError as exc:
-            await self._reject(body, exc)
+            if self._rejected.get(uid) != body["metadata"].get("generation"):
+                self._rejected[uid] = body["metadata"].get("generation")
+                await self._reject(body, exc)
             return MAX_BACKOFF
-        memory = self._remember(policy.metadata.uid or "", policy)
+        memory = self._memory.get(uid)
+        if memory is None:  # forgotten meanwhile
+            return MAX_BACKOFF
         async with memory.runtime.lock:
             started = time.perf_counter()
             try:

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Build the pinned control-plane binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok) from the Go module proxy into a cache directory
-# outside the repository, keyed by version. A second run with everything present is a no-op.
+# kube-scheduler, kubectl, etcd, kwok, metrics-server) from the Go module proxy into a cache
+# directory outside the repository, keyed by version. A second run with everything present is
+# a no-op.
 #
 # Prints the directory holding the binaries on its last line (the envtest convention:
 # point KUBEBUILDER_ASSETS at it). If KUBEBUILDER_ASSETS already names a directory
 # with every binary, that directory is used and nothing is built.
+#
+#   hack/envtest.sh            build what is missing, print the directory
+#   hack/envtest.sh --check    build nothing; print the directory, or exit 1 naming what is missing
 set -euo pipefail
+
+check_only=false
+case "${1:-}" in
+    --check) check_only=true ;;
+    "") ;;
+    *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/tools"
@@ -16,34 +27,57 @@ required() { awk -v m="$2" '$1==m && $2 ~ /^v/ {print $2} $1=="require" && $2==m
 K8S_VERSION=$(required "$tools/k8s/go.mod" k8s.io/kubernetes)
 ETCD_VERSION=$(required "$tools/etcd/go.mod" go.etcd.io/etcd/server/v3)
 KWOK_VERSION=$(required "$tools/kwok/go.mod" sigs.k8s.io/kwok)
+METRICS_SERVER_VERSION=$(required "$tools/metrics-server/go.mod" sigs.k8s.io/metrics-server)
 GO_VERSION=$(go env GOVERSION)
 
-binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
+binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok metrics-server)
+# kwok >= 0.8 has no built-in stages and no built-in metrics; the launcher feeds it these
+# files, taken from the same kwok module version (see the kwok step below).
+kwok_assets=(kwok-stages/pod-ready.yaml kwok-metrics/metrics-resource.yaml)
 
-have_all() {
+# metrics-server is not part of the directory's key (adding it would orphan caches built
+# before it was added), so its binary carries a stamp with the version it was built from.
+ms_stamp=metrics-server.version
+
+# What is missing from a directory, one name per line; nothing when it is complete.
+# With "stamped", a metrics-server built from another version counts as missing.
+missing() {
     local dir=$1 b
-    for b in "${binaries[@]}"; do [[ -x "$dir/$b" ]] || return 1; done
+    for b in "${binaries[@]}"; do [[ -x "$dir/$b" ]] || echo "$b"; done
+    for b in "${kwok_assets[@]}"; do [[ -f "$dir/$b" ]] || echo "$b"; done
+    if [[ "${2:-}" == stamped && -x "$dir/metrics-server" \
+          && "$(cat "$dir/$ms_stamp" 2>/dev/null)" != "$METRICS_SERVER_VERSION" ]]; then
+        echo "metrics-server@$METRICS_SERVER_VERSION"
+    fi
 }
 
+# A folder given by the user is taken as it is: its binaries' versions are the user's choice.
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
-    if have_all "$KUBEBUILDER_ASSETS"; then
+    lacking=$(missing "$KUBEBUILDER_ASSETS")
+    if [[ -z "$lacking" ]]; then
         echo "$KUBEBUILDER_ASSETS"
         exit 0
     fi
-    echo "envtest: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks some of: ${binaries[*]}; building into the cache instead" >&2
+    echo "envtest: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks:" $lacking "; using the cache instead" >&2
 fi
 
 cache_root=${NIMBUSGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nimbusguard}
 dest="$cache_root/k8s/$K8S_VERSION-etcd$ETCD_VERSION-kwok$KWOK_VERSION-$GO_VERSION"
 
-if have_all "$dest"; then
+lacking=$(missing "$dest" stamped)
+if [[ -z "$lacking" ]]; then
     echo "$dest"
     exit 0
+fi
+if $check_only; then
+    echo "envtest: $dest lacks:" $lacking "(run \`make envtest\` to build them)" >&2
+    exit 1
 fi
 mkdir -p "$dest"
 
 # Say which module failed and why, not only a Go stack of errors.
 fail() {
+    echo "FAILED" >&2
     echo "envtest: building $1 failed; the last lines of the Go output:" >&2
     tail -n 25 "$2" >&2
     echo "envtest: full log: $2" >&2
@@ -92,17 +126,42 @@ if [[ ! -x "$dest/kwok" ]]; then
     (cd "$tools/kwok" && go build -trimpath -ldflags "-s -w" -o "$dest/kwok" sigs.k8s.io/kwok/cmd/kwok) \
         >"$log_dir/kwok.log" 2>&1 || fail "sigs.k8s.io/kwok@$KWOK_VERSION" "$log_dir/kwok.log"
     done_in "$start"
-    # kwok >= 0.8 ships no built-in stages; keep the ones from the same module version
-    # next to the binary so the launcher does not depend on the module cache.
-    moddir=$(cd "$tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
-    mkdir -p "$dest/kwok-stages"
-    cp "$moddir/kustomize/stage/node/fast/node-initialize.yaml" \
-       "$moddir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
-       "$moddir/kustomize/stage/pod/fast/pod-ready.yaml" \
-       "$moddir/kustomize/stage/pod/fast/pod-complete.yaml" \
-       "$moddir/kustomize/stage/pod/fast/pod-delete.yaml" \
-       "$dest/kwok-stages/" 2>>"$log_dir/kwok.log" || fail "kwok stages from sigs.k8s.io/kwok@$KWOK_VERSION" "$log_dir/kwok.log"
-    chmod u+w "$dest/kwok-stages/"*
+fi
+
+if [[ ! -f "$dest/kwok-stages/pod-ready.yaml" || ! -f "$dest/kwok-metrics/metrics-resource.yaml" ]]; then
+    # Keep kwok's stage and metric files next to the binary so the launcher does not depend
+    # on the module cache (which `go clean -modcache` may empty).
+    moddir=$(cd "$tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) 2>"$log_dir/kwok-assets.log" \
+        || fail "kwok files from sigs.k8s.io/kwok@$KWOK_VERSION" "$log_dir/kwok-assets.log"
+    mkdir -p "$dest/kwok-stages" "$dest/kwok-metrics"
+    { cp "$moddir/kustomize/stage/node/fast/node-initialize.yaml" \
+         "$moddir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+         "$moddir/kustomize/stage/pod/fast/pod-ready.yaml" \
+         "$moddir/kustomize/stage/pod/fast/pod-complete.yaml" \
+         "$moddir/kustomize/stage/pod/fast/pod-delete.yaml" \
+         "$dest/kwok-stages/" &&
+      cp "$moddir/kustomize/metrics/resource/metrics-resource.yaml" \
+         "$moddir/kustomize/metrics/usage/usage-from-annotation.yaml" \
+         "$dest/kwok-metrics/"; } 2>>"$log_dir/kwok-assets.log" \
+        || fail "kwok files from sigs.k8s.io/kwok@$KWOK_VERSION" "$log_dir/kwok-assets.log"
+    chmod u+w "$dest/kwok-stages/"* "$dest/kwok-metrics/"*
+fi
+
+if [[ ! -x "$dest/metrics-server" || "$(cat "$dest/$ms_stamp" 2>/dev/null)" != "$METRICS_SERVER_VERSION" ]]; then
+    start=$SECONDS
+    step "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION"
+    ms_ldf="-s -w"
+    for kv in "gitVersion=$METRICS_SERVER_VERSION" gitTreeState=clean \
+              gitCommit=0000000000000000000000000000000000000000 \
+              "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
+        ms_ldf="$ms_ldf -X k8s.io/client-go/pkg/version.$kv"
+    done
+    (cd "$tools/metrics-server" && go build -trimpath -ldflags "$ms_ldf" \
+        -o "$dest/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server) \
+        >"$log_dir/metrics-server.log" 2>&1 \
+        || fail "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION" "$log_dir/metrics-server.log"
+    echo "$METRICS_SERVER_VERSION" >"$dest/$ms_stamp"
+    done_in "$start"
 fi
 
 rm -rf "$log_dir"
