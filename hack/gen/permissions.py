@@ -64,8 +64,9 @@ RULES: tuple[Rule, ...] = (
         ("get", "list", "watch", "patch"),
         "hub",
         ("kopf", "clients"),
-        "kopf lists and watches policies and merge-patches its finalizer and handler-progress "
-        "annotations; the reconciler re-reads a policy before it records a scale intent",
+        "kopf lists and watches policies and merge-patches its handler-progress and "
+        "last-handled-configuration annotations; the reconciler re-reads a policy before it "
+        "records a scale intent",
     ),
     Rule(
         "nimbusguard.io",

@@ -23,7 +23,7 @@ Perm = tuple[str, str, str]  # (apiGroup, resource, verb)
 KOPF: set[Perm] = {
     ("nimbusguard.io", "scalingpolicies", "list"),
     ("nimbusguard.io", "scalingpolicies", "watch"),
-    ("nimbusguard.io", "scalingpolicies", "patch"),  # finalizer and progress annotations
+    ("nimbusguard.io", "scalingpolicies", "patch"),  # progress and diff-base annotations
     ("", "events", "create"),  # handler errors (settings.posting.level = ERROR)
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
