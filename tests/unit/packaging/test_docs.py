@@ -54,3 +54,21 @@ def test_every_flag_of_nimbusguard_run_is_listed() -> None:
         for flag in action.option_strings:
             if flag not in ("-h", "--help"):
                 assert f"`{flag}`" in text, flag
+
+
+OURS = ["installation.md", "multi-cluster.md", "architecture.md", "runbooks.md"]
+TOP = "config|hack|tests|bundle|docs|controllers|nimbusguard|api"
+REPO_PATH = re.compile(rf"`((?:{TOP})/[\w./-]*)`")
+
+
+def test_the_docs_name_only_files_that_exist() -> None:
+    checked = 0
+    for name in OURS:
+        text = (ROOT / "docs" / name).read_text()
+        for target in re.findall(r"\]\(([^)#\s]+)\)", text):
+            if not target.startswith("http"):
+                assert (ROOT / "docs" / target).exists(), f"{name}: link {target}"
+        for path in REPO_PATH.findall(text):
+            assert (ROOT / path.rstrip("/")).exists(), f"{name}: {path}"
+            checked += 1
+    assert checked > 20
