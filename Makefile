@@ -64,7 +64,7 @@ verify: venv lint ## Fail when generated files are stale; run the linters.
 	$(PY) -m hack.gen verify
 
 .PHONY: test
-test: verify bundle-validate test-unit test-e2e ## Everything CI runs: verify, bundle validation, unit tests, e2e tests.
+test: verify bundle-validate prometheus test-unit test-e2e ## Everything CI runs: verify, bundle validation, unit tests, e2e tests.
 
 .PHONY: test-unit
 test-unit: venv ## Run the unit tests.

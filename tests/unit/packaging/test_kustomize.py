@@ -133,3 +133,31 @@ def test_samples_kustomization_lists_every_sample() -> None:
     listed = yaml.safe_load((samples / "kustomization.yaml").read_text())["resources"]
     files = sorted(p.name for p in samples.glob("*.yaml") if p.name != "kustomization.yaml")
     assert sorted(listed) == files
+
+
+def test_render_swaps_only_the_manager_image(
+    render: Render, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hack.gen import __main__ as gen
+
+    assert (
+        gen.main(["--root", str(ROOT), "render", str(CONFIG / "default"), "--image", "r/x:9"]) == 0
+    )
+    rendered = list(yaml.safe_load_all(capsys.readouterr().out))
+    (deployment,) = kustomize.manager_deployments(rendered)
+    assert kustomize.manager_container(deployment)["image"] == "r/x:9"
+    kustomize.manager_container(deployment)["image"] = (
+        "ghcr.io/nimbusguard/nimbusguard-operator:v0.1.0"
+    )
+    assert rendered == render(CONFIG / "default")
+
+
+def test_render_of_a_broken_entry_point_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hack.gen import __main__ as gen
+
+    (tmp_path / "kustomization.yaml").write_text("resources:\n- missing.yaml\n")
+    assert gen.main(["render", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hack.gen: kubectl kustomize") and "missing.yaml" in err
