@@ -26,11 +26,11 @@ def _role(kind: str, name: str, rules: list[permissions.Rule], note: str) -> str
         "kind": kind,
         "metadata": {"labels": dict(LABELS), "name": name},
     }
-    lines = [HEADER, *(f"# {line}\n" for line in textwrap.wrap(note, 96))]
+    lines = [HEADER, *(f"# {line}\n" for line in textwrap.wrap(note, 96, break_on_hyphens=False))]
     lines.append(yaml.safe_dump(head, sort_keys=True, default_flow_style=False))
     lines.append("rules:\n")
     for rule in rules:
-        lines.extend(f"# {line}\n" for line in textwrap.wrap(rule.why, 96))
+        lines.extend(f"# {line}\n" for line in textwrap.wrap(rule.why, 96, break_on_hyphens=False))
         lines.append(yaml.safe_dump([rule.policy_rule()], sort_keys=True, default_flow_style=False))
     return "".join(lines)
 
