@@ -2,8 +2,9 @@ module nimbusguard.io/hack/tools/operator-sdk
 
 go 1.26.0
 
-// operator-sdk v1.42.2 is the newest release the Go module proxy serves (v1.42.3 and
-// others answer 403); `hack/operator-sdk.sh` builds its CLI for `make bundle-validate`.
+// operator-sdk v1.42.2 is the newest release we can build from the Go module proxy: v1.42.3
+// downloads, but its dependency ansible-operator-plugins@v1.42.3 answers 403, and v1.43.0+
+// answer 403 themselves. `hack/operator-sdk.sh` builds its CLI for `make bundle-validate`.
 require github.com/operator-framework/operator-sdk v1.42.2 // indirect
 
 require (
