@@ -6,6 +6,9 @@ SHELL = /usr/bin/env bash -o pipefail
 # Versions of what we ship.
 VERSION ?= 0.1.0
 IMG ?= ghcr.io/nimbusguard/nimbusguard-operator:v$(VERSION)
+BUNDLE_IMG ?= ghcr.io/nimbusguard/nimbusguard-operator-bundle:v$(VERSION)
+CONTAINER_TOOL ?= docker
+KUBECTL ?= kubectl
 
 # The project's virtualenv (made by `make venv` from pyproject.toml).
 VENV ?= .venv
@@ -36,8 +39,9 @@ $(VENV_STAMP): pyproject.toml
 	touch $@
 
 .PHONY: manifests
-manifests: venv ## Generate the CRD (config/crd/bases) from the api/v1 models.
+manifests: venv ## Generate the CRD (config/crd/bases), the RBAC roles and docs/configuration.md.
 	$(PY) -m api.generate
+	$(PY) -m hack.gen manifests
 
 .PHONY: generate
 generate: manifests ## Alias of manifests (Python has no deepcopy code to generate).
@@ -57,9 +61,10 @@ lint: venv ## Run ruff, mypy (strict) and the import-layering contracts.
 .PHONY: verify
 verify: venv lint ## Fail when generated files are stale; run the linters.
 	$(PY) -m api.generate --check
+	$(PY) -m hack.gen verify
 
 .PHONY: test
-test: verify test-unit test-e2e ## Everything CI runs: verify, unit tests, e2e tests.
+test: verify bundle-validate prometheus test-unit test-e2e ## Everything CI runs: verify, bundle validation, unit tests, e2e tests.
 
 .PHONY: test-unit
 test-unit: venv ## Run the unit tests.
@@ -87,7 +92,63 @@ run: venv ## Run the operator against the current kubeconfig context (RUN_ARGS a
 demo: venv prometheus ## The newcomer's tour: local hub + member clusters, Prometheus, a replayed trace, the operator, a live view.
 	$(PY) -m hack.demo $(DEMO_ARGS)
 
+.PHONY: docker-build
+docker-build: ## Build the operator image IMG (needs a container engine; none on the dev/CI machines).
+	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-build: no container engine answers ('$(CONTAINER_TOOL) info' failed); tests/unit/packaging/test_image.py checks the image's contents without one" >&2; exit 1; }
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the operator image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
+
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml: CRD, RBAC and operator Deployment for image IMG.
+	mkdir -p dist
+	$(PY) -m hack.gen render config/default --image $(IMG) > dist/install.yaml
+
+##@ Deployment
+
+ignore-not-found ?= false
+
+.PHONY: install
+install: ## Install the CRD into the cluster of the current kubeconfig context.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: ## Remove the CRD (and so every ScalingPolicy). ignore-not-found=true to ignore missing objects.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+.PHONY: deploy
+deploy: venv ## Deploy the operator (config/default) with image IMG to the current context.
+	$(PY) -m hack.gen render config/default --image $(IMG) | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy installed, CRD included. ignore-not-found=true to ignore missing objects.
+	$(KUBECTL) kustomize config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+##@ Bundle
+
+.PHONY: bundle
+bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) for VERSION and IMG.
+	$(PY) -m hack.gen bundle --version $(VERSION) --image $(IMG)
+
+.PHONY: bundle-validate
+bundle-validate: ## operator-sdk bundle validate ./bundle --select-optional suite=operatorframework (warnings fail too).
+	./hack/bundle-validate.sh
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image BUNDLE_IMG (needs a container engine).
+	$(CONTAINER_TOOL) build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
+
+.PHONY: bundle-push
+bundle-push: ## Push the bundle image BUNDLE_IMG.
+	$(CONTAINER_TOOL) push $(BUNDLE_IMG)
+
 ##@ Dependencies
+
+.PHONY: operator-sdk
+operator-sdk: ## Build the pinned operator-sdk CLI from the Go module proxy (cached outside the repo).
+	./hack/operator-sdk.sh
 
 .PHONY: envtest
 envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok and metrics-server (cached outside the repo).

@@ -1,0 +1,174 @@
+"""Every Kubernetes permission the operator needs: the single source of all RBAC we ship.
+
+`config/rbac/role.yaml` (the hub ClusterRole), `config/rbac/leader_election_role.yaml` (the
+Role in the operator's namespace), `config/member/role.yaml` (what a member cluster grants)
+and the bundle's clusterPermissions/permissions are all rendered from `RULES`.
+
+Each rule names who needs it: `clients` rules are the calls in `nimbusguard/clients/` (a unit
+test parses those calls and fails when code and rules disagree in either direction); `kopf`
+rules are what the framework itself does for our handlers. Scopes:
+
+- `hub`: cluster-wide in the hub, because ScalingPolicies may live in any namespace;
+- `target`: in every cluster that holds targets (the hub and each member cluster);
+- `operator-namespace`: only in the namespace the operator runs in (leader election).
+
+No Secret permission anywhere: the member-clusters kubeconfig Secret is mounted as a volume,
+so the kubelet reads it and the operator never calls the Secrets API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+Scope = Literal["hub", "target", "operator-namespace"]
+Needer = Literal["clients", "kopf"]
+
+# Verbs in the order kubectl and controller-gen print them.
+VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One group of resources with the verbs the operator uses on them, and why."""
+
+    api_group: str
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+    scope: Scope
+    needed_by: tuple[Needer, ...]
+    why: str
+
+    def __post_init__(self) -> None:
+        # Wildcards cannot even be declared: every verb and resource is named.
+        for verb in self.verbs:
+            if verb not in VERB_ORDER:
+                raise ValueError(f"{verb!r} is not a verb we grant (one of {VERB_ORDER})")
+        for name in (self.api_group, *self.resources):
+            if "*" in name:
+                raise ValueError(f"wildcard {name!r} in a rule for {self.resources}")
+
+    def policy_rule(self) -> dict[str, list[str]]:
+        """The rule as an RBAC PolicyRule."""
+        return {
+            "apiGroups": [self.api_group],
+            "resources": list(self.resources),
+            "verbs": sorted(self.verbs, key=VERB_ORDER.index),
+        }
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "nimbusguard.io",
+        ("scalingpolicies",),
+        ("get", "list", "watch", "patch"),
+        "hub",
+        ("kopf", "clients"),
+        "kopf lists and watches policies and merge-patches its handler-progress and "
+        "last-handled-configuration annotations; the reconciler re-reads a policy before it "
+        "records a scale intent",
+    ),
+    Rule(
+        "nimbusguard.io",
+        ("scalingpolicies/status",),
+        ("patch",),
+        "hub",
+        ("clients",),
+        "the reconciler is the only writer of .status (merge patches)",
+    ),
+    Rule(
+        "",
+        ("events",),
+        ("create",),
+        "hub",
+        ("kopf", "clients"),
+        "Events on policies for every scale action, phase change and error (and kopf's "
+        "handler errors), in the policy's namespace",
+    ),
+    Rule(
+        "",
+        ("configmaps",),
+        ("get", "create", "patch"),
+        "hub",
+        ("clients",),
+        "each policy's Q-table lives in a ConfigMap it owns, in the policy's namespace; "
+        "read on start and for warm starts, created or patched when persisted",
+    ),
+    Rule(
+        "apiextensions.k8s.io",
+        ("customresourcedefinitions",),
+        ("list", "watch"),
+        "hub",
+        ("kopf",),
+        "kopf's resource observer: without it an operator started before its CRD is "
+        "Established never notices the CRD until restarted (read-only)",
+    ),
+    Rule(
+        "apps",
+        ("deployments", "statefulsets"),
+        ("get",),
+        "target",
+        ("clients",),
+        "read the target: replicas, ready replicas, pod selector",
+    ),
+    Rule(
+        "apps",
+        ("deployments/scale", "statefulsets/scale"),
+        ("patch",),
+        "target",
+        ("clients",),
+        "scale the target through its scale subresource (never the workload object itself)",
+    ),
+    Rule(
+        "autoscaling",
+        ("horizontalpodautoscalers",),
+        ("list",),
+        "target",
+        ("clients",),
+        "find an HPA that also scales the target (one autoscaler per target)",
+    ),
+    Rule(
+        "",
+        ("pods",),
+        ("list",),
+        "target",
+        ("clients",),
+        "the CPU metric: the target's pods, their readiness and CPU requests",
+    ),
+    Rule(
+        "metrics.k8s.io",
+        ("pods",),
+        ("list",),
+        "target",
+        ("clients",),
+        "the CPU metric: pod usage from metrics.k8s.io (as the HPA reads it)",
+    ),
+    Rule(
+        "coordination.k8s.io",
+        ("leases",),
+        ("get", "create", "update"),
+        "operator-namespace",
+        ("clients",),
+        "leader election on one Lease in the operator's namespace (--lease-name)",
+    ),
+)
+
+
+def rules_for(*scopes: Scope) -> list[Rule]:
+    """The rules of the given scopes, in declaration order."""
+    return [r for r in RULES if r.scope in scopes]
+
+
+def hub_cluster_rules() -> list[Rule]:
+    """The hub ClusterRole: cluster-wide needs plus the targets that live in the hub."""
+    return rules_for("hub", "target")
+
+
+def member_cluster_rules() -> list[Rule]:
+    """What a member cluster grants the operator's identity there."""
+    return rules_for("target")
+
+
+def operator_namespace_rules() -> list[Rule]:
+    """The Role in the operator's own namespace."""
+    return rules_for("operator-namespace")

@@ -1,0 +1,436 @@
+"""The shipped manifests on a real API server, and the operator working with exactly their RBAC.
+
+1. `kubectl apply --server-side` of `kubectl kustomize` config/default and both overlays
+   succeeds, the restricted Pod Security level admits the operator's pods, and config/member
+   makes the member identity with its token.
+2. The operator runs out of cluster AUTHENTICATED AS the `nimbusguard-controller-manager`
+   ServiceAccount (a TokenRequest token) in the hub and as `nimbusguard-member-scaler` (the
+   config/member token) in the member cluster. A hub policy scales on a real Prometheus, a
+   member policy scales on pod CPU from metrics.k8s.io; status, Events and the leader Lease
+   are written, nothing is forbidden, and the dashboard's queries answer from the operator's
+   scraped /metrics.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+import yaml
+
+from hack.gen import kustomize, permissions
+from hack.loadgen import LoadExporter
+from hack.localcluster.prometheus import LocalPrometheus
+from tests.e2e import support
+from tests.e2e.controller import helpers as h
+from tests.e2e.operator_process import OperatorProcess
+
+CONFIG = support.ROOT / "config"
+SYSTEM = "nimbusguard-system"
+MANAGER_SA = "nimbusguard-controller-manager"
+MEMBER_SA = "nimbusguard-member-scaler"
+MEMBER_TOKEN_SECRET = "nimbusguard-member-scaler-token"
+INSTALLS = {"default": 1, "overlays/dev": 1, "overlays/prod": 2}  # entry point → replicas
+DASHBOARD = CONFIG / "grafana" / "nimbusguard-dashboard.json"
+# kopf's namespace observer in --namespace mode lists and watches namespaces; we grant no
+# namespace access on purpose, and kopf retries, warns and falls back to the namespaces it was
+# given (docs/installation.md, "RBAC"). Any other resource being forbidden is a failure.
+EXPECTED_FORBIDDEN = re.compile(
+    r"namespaces is forbidden|permissions to (list|watch for) namespaces"
+)
+
+
+def _render(e2e_clusters: support.E2EClusters, entry: str) -> str:
+    return e2e_clusters.kubectl(e2e_clusters.hub_context, "kustomize", str(CONFIG / entry)).stdout
+
+
+def _apply(e2e_clusters: support.E2EClusters, context: str, manifest: str) -> str:
+    """Server-side apply; returns kubectl's stderr (warnings)."""
+    done = e2e_clusters.kubectl(context, "apply", "--server-side", "-f", "-", stdin=manifest)
+    return done.stderr
+
+
+def _delete_all_but_crds(e2e_clusters: support.E2EClusters, context: str, manifest: str) -> None:
+    """Remove what a manifest created, except CRDs (other tests of the session use them)."""
+    docs = [
+        d for d in yaml.safe_load_all(manifest) if d and d["kind"] != "CustomResourceDefinition"
+    ]
+    e2e_clusters.kubectl(
+        context,
+        "delete",
+        "--ignore-not-found",
+        "--wait=false",
+        "-f",
+        "-",
+        stdin=kustomize.dump(docs),
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def installed(e2e_clusters: support.E2EClusters, hub_api: Any) -> Iterator[str]:
+    """config/default applied to the hub (removed at the end, CRD kept); its manifest."""
+    manifest = _render(e2e_clusters, "default")
+    _apply(e2e_clusters, e2e_clusters.hub_context, manifest)
+    yield manifest
+    _delete_all_but_crds(e2e_clusters, e2e_clusters.hub_context, manifest)
+    for entry in INSTALLS:
+        _delete_all_but_crds(e2e_clusters, e2e_clusters.hub_context, _render(e2e_clusters, entry))
+
+
+@pytest.fixture(scope="module")
+def member_installed(e2e_clusters: support.E2EClusters, member_api: Any) -> Iterator[str]:
+    """config/member applied to the member cluster; the member-scaler token."""
+    manifest = _render(e2e_clusters, "member")
+    _apply(e2e_clusters, e2e_clusters.member_context, manifest)
+    core = support.core_v1(member_api)
+    token: list[str] = []
+
+    def filled() -> bool:
+        secret = core.read_namespaced_secret(MEMBER_TOKEN_SECRET, SYSTEM)
+        data = secret.data or {}
+        if "token" in data:
+            token[:] = [base64.b64decode(data["token"]).decode()]
+        return bool(token)
+
+    support.wait_until(filled, timeout=60, what="the token controller to fill the member token")
+    yield token[0]
+    _delete_all_but_crds(e2e_clusters, e2e_clusters.member_context, manifest)
+
+
+def _manager_pods(core: Any) -> list[Any]:
+    selector = "control-plane=controller-manager,app.kubernetes.io/name=nimbusguard-operator"
+    return list(core.list_namespaced_pod(SYSTEM, label_selector=selector).items)
+
+
+def test_every_install_applies_server_side_and_its_pods_are_admitted(
+    e2e_clusters: support.E2EClusters, hub_api: Any, installed: str
+) -> None:
+    core, apps = support.core_v1(hub_api), support.apps_v1(hub_api)
+    for entry, replicas in INSTALLS.items():
+        warnings = _apply(e2e_clusters, e2e_clusters.hub_context, _render(e2e_clusters, entry))
+        # The namespace enforces and warns at "restricted": a violating pod template would
+        # print "would violate PodSecurity" here, and its pods would never be created.
+        assert "PodSecurity" not in warnings, f"{entry}: {warnings}"
+        deployment = apps.read_namespaced_deployment(MANAGER_SA, SYSTEM)
+        assert deployment.spec.replicas == replicas, entry
+    assert (
+        support.core_v1(hub_api)
+        .read_namespace(SYSTEM)
+        .metadata.labels["pod-security.kubernetes.io/enforce"]
+        == "restricted"
+    )
+    policy: Any = kubernetes.client.PolicyV1Api(hub_api)
+    assert policy.read_namespaced_pod_disruption_budget(MANAGER_SA, SYSTEM).spec.min_available == 1
+
+    # Back to the default install; the ReplicaSet controller creates its pod (admitted).
+    _apply(e2e_clusters, e2e_clusters.hub_context, installed)
+    support.wait_until(
+        lambda: bool(_manager_pods(core)), timeout=60, what="an operator pod to be admitted"
+    )
+    pod = _manager_pods(core)[0]
+    container = next(c for c in pod.spec.containers if c.name == "manager")
+    assert pod.spec.security_context.run_as_non_root is True
+    assert container.security_context.read_only_root_filesystem is True
+    events = core.list_namespaced_event(SYSTEM).items
+    refused = [e.message for e in events if e.reason == "FailedCreate"]
+    assert refused == [], refused
+
+
+def test_config_member_makes_the_member_identity(
+    e2e_clusters: support.E2EClusters, member_api: Any, member_installed: str
+) -> None:
+    assert member_installed.count(".") == 2  # a JWT
+    rbac: Any = kubernetes.client.RbacAuthorizationV1Api(member_api)
+    role = rbac.read_cluster_role("nimbusguard-member-role")
+    assert len(role.rules) == len(permissions.member_cluster_rules())
+
+
+# ---------------------------------------------------------------------------------------------
+# the operator as its ServiceAccount
+
+
+def _kubeconfig_for(
+    e2e_clusters: support.E2EClusters, context: str, name: str, token: str, path: Path
+) -> Path:
+    """A kubeconfig with one context `name`: the cluster of `context`, authenticated by token."""
+    config = yaml.safe_load(e2e_clusters.kubeconfig.read_text())
+    ctx = next(c for c in config["contexts"] if c["name"] == context)["context"]
+    cluster = next(c for c in config["clusters"] if c["name"] == ctx["cluster"])["cluster"]
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _service_account_token(hub_api: Any) -> str:
+    """A one-hour token of the manager's ServiceAccount from the TokenRequest API."""
+    request = {"spec": {"audiences": [], "expirationSeconds": 3600}}
+    answer = support.core_v1(hub_api).create_namespaced_service_account_token(
+        MANAGER_SA, SYSTEM, request
+    )
+    token: str = answer.status.token
+    return token
+
+
+def _can_i(kubectl: Path, kubeconfig: Path, *args: str) -> bool:
+    done = subprocess.run(
+        [str(kubectl), f"--kubeconfig={kubeconfig}", "auth", "can-i", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def _resource_args(rule: permissions.Rule, resource: str) -> list[str]:
+    name, _, sub = resource.partition("/")
+    qualified = f"{name}.{rule.api_group}" if rule.api_group else name
+    return [qualified, *([f"--subresource={sub}"] if sub else [])]
+
+
+def _check_grants(
+    kubectl: Path, kubeconfig: Path, rules: list[permissions.Rule], namespace: str
+) -> None:
+    """Every declared verb is allowed where the rule's scope says, as the identity sees it."""
+    for rule in rules:
+        where = ["-n", SYSTEM] if rule.scope == "operator-namespace" else ["-n", namespace]
+        for resource in rule.resources:
+            for verb in rule.verbs:
+                args = [verb, *_resource_args(rule, resource), *where]
+                assert _can_i(kubectl, kubeconfig, *args), f"cannot {' '.join(args)}"
+
+
+def _policy(name: str, target: str, **kw: Any) -> dict[str, Any]:
+    return h.policy_body(name, target, **kw)
+
+
+def _cpu_deployment(namespace: str, name: str) -> dict[str, Any]:
+    """A Deployment whose kwok pods report 450m CPU against a 250m request (180 %)."""
+    labels = {"app": name}
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"kwok.x-k8s.io/usage-cpu": "450m"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "registry.invalid/app:1",
+                            "resources": {"requests": {"cpu": "250m"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def _dashboard_queries() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = [p for row in dashboard["panels"] for p in [row, *row.get("panels", [])]]
+    return [
+        t["expr"].replace("$__rate_interval", "1m").replace("$policy", ".*")
+        for p in panels
+        for t in p.get("targets", [])
+    ]
+
+
+def _all_have_data(prom: LocalPrometheus, queries: list[str]) -> bool:
+    return all(prom.query(q) for q in queries)
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_the_operator_works_with_exactly_its_rbac(
+    e2e_clusters: support.E2EClusters,
+    hub_api: Any,
+    member_api: Any,
+    hub_namespace: str,
+    member_namespace: str,
+    installed: str,
+    member_installed: str,
+    e2e_logs: Any,
+    tmp_path: Path,
+) -> None:
+    if not any(
+        g.name == "metrics.k8s.io"
+        for g in kubernetes.client.ApisApi(member_api).get_api_versions().groups
+    ):
+        pytest.skip("the member cluster serves no metrics.k8s.io (the local backend does)")
+    hub_ns, member_ns, kubectl = hub_namespace, member_namespace, e2e_clusters.kubectl_path
+    hub_kc = _kubeconfig_for(
+        e2e_clusters, e2e_clusters.hub_context, "operator", _service_account_token(hub_api),
+        tmp_path / "operator.kubeconfig",
+    )  # fmt: skip
+    member_kc = _kubeconfig_for(
+        e2e_clusters, e2e_clusters.member_context, "member", member_installed,
+        tmp_path / "members.kubeconfig",
+    )  # fmt: skip
+
+    # What the identities may do is what hack/gen/permissions.py declares, and no more.
+    _check_grants(kubectl, hub_kc, permissions.hub_cluster_rules(), hub_ns)
+    _check_grants(kubectl, hub_kc, permissions.operator_namespace_rules(), hub_ns)
+    _check_grants(kubectl, member_kc, permissions.member_cluster_rules(), member_ns)
+    for kc, ns in ((hub_kc, hub_ns), (member_kc, member_ns)):
+        for denied in (
+            ["get", "secrets", "-n", SYSTEM],
+            ["list", "secrets", "-A"],
+            ["update", "deployments", "-n", ns],
+            ["delete", "pods", "-n", ns],
+            ["list", "configmaps", "-n", ns],
+            ["create", "clusterrolebindings"],
+            ["*", "*"],
+        ):
+            assert not _can_i(kubectl, kc, *denied), f"may {' '.join(denied)}"
+    assert not _can_i(kubectl, hub_kc, "delete", "scalingpolicies.nimbusguard.io", "-n", hub_ns)
+    assert not _can_i(kubectl, hub_kc, "create", "leases.coordination.k8s.io", "-n", hub_ns)
+    assert not _can_i(kubectl, member_kc, "list", "scalingpolicies.nimbusguard.io", "-A")
+
+    # A hub target scaled on a real Prometheus, a member target on pod CPU.
+    exporter = LoadExporter()
+    try:
+        operator = OperatorProcess(
+            kubeconfig=hub_kc,
+            context="operator",
+            namespaces=[hub_ns],
+            log_file=tmp_path / "operator.log",
+            member_kubeconfig=member_kc,
+            leader_elect=True,
+            lease_namespace=SYSTEM,
+        )
+        e2e_logs.register(operator.log_file, "operator as its ServiceAccount")
+        scrape = [
+            {"job_name": "e2e", "static_configs": [{"targets": [exporter.target]}]},
+            {
+                "job_name": "nimbusguard-controller-manager-metrics-service",
+                "static_configs": [{"targets": [f"127.0.0.1:{operator.port}"]}],
+            },
+        ]
+        with LocalPrometheus(scrape) as prom:
+            _run_and_check(
+                e2e_clusters, hub_api, member_api, hub_ns, member_ns, operator, exporter, prom
+            )
+    finally:
+        exporter.close()
+
+
+def _run_and_check(
+    e2e_clusters: support.E2EClusters,
+    hub_api: Any,
+    member_api: Any,
+    hub_ns: str,
+    member_ns: str,
+    operator: OperatorProcess,
+    exporter: LoadExporter,
+    prom: LocalPrometheus,
+) -> None:
+    exporter.set("packaging", 3)  # 3 replicas' worth of demand
+    h.create_deployment(hub_api, hub_ns, "web", replicas=1)
+    support.apps_v1(member_api).create_namespaced_deployment(
+        member_ns, _cpu_deployment(member_ns, "edge")
+    )
+    h.create_policy(
+        hub_api,
+        hub_ns,
+        _policy(
+            "web", "web", query=h.demand_query("packaging"), prometheus_url=prom.url,
+            cooldown=5, interval=5, max_replicas=5,
+        ),
+    )  # fmt: skip
+    edge = _policy("edge", "edge", cluster="member", target_namespace=member_ns, cooldown=5,
+                   interval=5, max_replicas=3)  # fmt: skip
+    edge["spec"]["metrics"] = {"cpu": {"targetUtilization": 60}}
+    h.create_policy(hub_api, hub_ns, edge)
+
+    operator.start()
+    try:
+        operator.wait_ready(role="leader", timeout=90)
+        h.wait_phase(hub_api, hub_ns, "web", "Learning", timeout=90)
+        h.wait_replicas(hub_api, hub_ns, "web", 3, timeout=90)
+        h.wait_replicas(member_api, member_ns, "edge", 3, timeout=180)
+        h.wait_phase(hub_api, hub_ns, "edge", "Learning", timeout=30)
+
+        for name in ("web", "edge"):
+            status = h.status(hub_api, hub_ns, name)
+            assert status["lastDecision"]["reasoning"], name
+            assert h.condition(hub_api, hub_ns, name, "Ready")["status"] == "True", name
+        assert "cpu" in h.status(hub_api, hub_ns, "edge")["lastDecision"]["reasoning"].lower()
+        support.wait_until(
+            lambda: (
+                "ScaledUp" in h.event_reasons(hub_api, hub_ns, "web")
+                and "ScaledUp" in h.event_reasons(hub_api, hub_ns, "edge")
+            ),
+            timeout=30,
+            what="ScaledUp Events on both policies",
+        )
+        coordination: Any = kubernetes.client.CoordinationV1Api(hub_api)
+        lease = coordination.read_namespaced_lease("nimbusguard-operator", SYSTEM)
+        assert lease.spec.holder_identity == operator.identity
+
+        # The dashboard's queries answer from the operator's scraped metrics.
+        prom.wait_for_targets_up(timeout=30)
+        support.wait_until(
+            lambda: bool(prom.query("nimbusguard_scaling_actions_total")),
+            timeout=30,
+            what="Prometheus to scrape the operator",
+        )
+        queries = _dashboard_queries()
+        for needs_data in ("by (mode)", "nimbusguard_policy_replicas", "direction", "le)"):
+            chosen = [q for q in queries if needs_data in q]
+            assert chosen, needs_data
+            support.wait_until(
+                functools.partial(_all_have_data, prom, chosen),
+                timeout=60,
+                what=f"data for the dashboard queries with {needs_data!r}",
+            )
+        for query in queries:
+            prom.query(query)  # raises on a query Prometheus refuses
+
+        # The memory the prod overlay allows is enough for the process that did all this.
+        prod_objects = [d for d in yaml.safe_load_all(_render(e2e_clusters, "overlays/prod")) if d]
+        prod = kustomize.manager_deployments(prod_objects)
+        limit = _bytes(kustomize.manager_container(prod[0])["resources"]["limits"]["memory"])
+        assert operator.proc is not None
+        assert _rss_bytes(operator.proc.pid) < limit
+    finally:
+        operator.stop()
+
+    log = operator.log()
+    forbidden = [
+        line
+        for line in log.splitlines()
+        if re.search(r"\b403\b|Forbidden|forbidden|Not enough permissions", line)
+        and not EXPECTED_FORBIDDEN.search(line)
+    ]
+    assert forbidden == [], "\n".join(forbidden[:10])
+    assert "could not list HorizontalPodAutoscalers" not in log
