@@ -16,6 +16,8 @@ from collections.abc import Sequence
 COMMAND_MODULES: dict[str, str] = {
     "manifests": "nimbusguard.manifests_cli",
     "run": "controllers.cmd",
+    "simulate": "nimbusguard.simulator.simulate_cli",
+    "train": "nimbusguard.simulator.train_cli",
 }
 
 

@@ -1,0 +1,605 @@
+"""The per-policy Q-learner: decides behind the HPA baseline and a shield, learns from every action.
+
+Modules it is made of (all pure, numpy and stdlib only):
+- `state`: the discrete state (utilization, trend, pending replicas, position, time of day).
+- `actions`: hold, or provision for the load at one of a few utilization levels.
+- `shield`: vetoes unsafe scale-downs and holds during a breach; caps targets at the limits.
+- `reward`: replica cost, SLO violations and churn over one startup horizon.
+- `qtable`: Q-values, the update rule and the file format (`QTableError` for bad blobs).
+- `promotion`: Learning → Active after beating the baseline, back when falling behind.
+
+Use, once per evaluation of a policy (the operator's workflow and the simulator alike):
+
+    baseline = hpa.HPABaseline(hpa.HPAConfig.from_spec(spec.scaling))
+    learner = QLearner(LearnerConfig.from_spec(spec), numpy.random.default_rng(seed))
+    ...
+    rec = baseline.recommend(obs)           # the HPA formula, always computed
+    choice = learner.decide(obs, rec)       # Learning: the baseline acts; Active: the learner
+    # set the target to choice.replicas; if that changed it: baseline.record_scale(obs.time, ...)
+    result = learner.learn(obs)             # judges the decisions whose horizon has passed
+
+Coverage. Only one action is carried out per decision, yet every decision updates the Q-values of
+*all* actions of its state: the load in target units is `utilization × ready replicas` and does
+not depend on the replica count (the assumption: load is exogenous and each ready replica serves
+one target's worth), so the utilization any other replica count would have produced is
+`load ÷ that count`, and its reward and next state follow. A decision is judged once one startup
+horizon (`horizon_seconds`) has passed, with the observations in between (`reward.score`).
+Exploration is therefore not needed to learn the value of actions: while Learning the HPA
+formula acts unperturbed; when Active, ε-greedy picks, with probability ε, a random
+shield-approved action next to the greedy one (one level up or down, or hold), which varies the
+states visited without gambling. `tests/unit/scaling/test_learner.py` shows that a learner that
+never acted ranks all its actions.
+
+Replays: `decide` and `learn` for an observation time not after the last one change no counters
+and no Q-value (an evaluation re-run after a crash is a no-op for learning).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from nimbusguard.scaling import actions as actions_mod, promotion, qtable, reward, shield, state
+from nimbusguard.scaling.observation import Observation, Recommendation
+
+Mode = Literal["baseline", "explore", "exploit"]
+Acting = Literal["baseline", "learner"]
+_SLACK = 1e-6  # seconds of float noise tolerated in observation times
+_MAX_OPEN = 256  # decisions waiting to be judged; more means learn() is not being called
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LearnerConfig:
+    """Everything the learner needs; `from_spec` reads it from a ScalingPolicy's spec.
+
+    The Q-learning parameters and `promotion` come from `spec.aiConfig`; the rest has no API
+    field yet: `horizon_seconds` is how long a decision takes to show its effect (the pods'
+    startup time, 60 s by default), `reward` holds the weights and the SLO threshold as a ratio
+    to the target, `prior_visits` is the table's shrinkage (see `qtable`), and
+    `confidence_temperature` sets how Q-value gaps map to confidence.
+    """
+
+    min_replicas: int = 1
+    max_replicas: int = 10
+    learning_rate: float = 0.1
+    discount_factor: float = 0.9
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    epsilon_decay_decisions: int = 1000
+    promotion: promotion.PromotionConfig = dataclasses.field(
+        default_factory=promotion.PromotionConfig
+    )
+    reward: reward.RewardWeights = dataclasses.field(default_factory=reward.RewardWeights)
+    state: state.StateSpace = dataclasses.field(default_factory=state.StateSpace)
+    actions: actions_mod.ActionSet = dataclasses.field(default_factory=actions_mod.ActionSet)
+    horizon_seconds: float = 60.0
+    prior_visits: float = 500.0
+    confidence_temperature: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.learning_rate <= 1 or not 0 <= self.discount_factor < 1:
+            raise ValueError("need 0 < learning_rate <= 1 and 0 <= discount_factor < 1")
+        if not 0 <= self.epsilon_end <= self.epsilon_start <= 1:
+            raise ValueError("need 0 <= epsilon_end <= epsilon_start <= 1")
+        if self.epsilon_decay_decisions < 1 or self.horizon_seconds < 0:
+            raise ValueError("epsilon_decay_decisions must be >= 1, horizon_seconds >= 0")
+        if not 0 <= self.min_replicas <= self.max_replicas:
+            raise ValueError("need 0 <= min_replicas <= max_replicas")
+        if self.confidence_temperature <= 0 or self.prior_visits < 0:
+            raise ValueError("confidence_temperature must be > 0, prior_visits >= 0")
+
+    @classmethod
+    def from_spec(cls, spec: PolicySpecLike, **overrides: Any) -> LearnerConfig:
+        """Build from a ScalingPolicy spec (`scaling` and `ai_config`), then apply `overrides`."""
+        ql, pr = spec.ai_config.q_learning, spec.ai_config.promotion
+        config = cls(
+            min_replicas=spec.scaling.min_replicas,
+            max_replicas=spec.scaling.max_replicas,
+            learning_rate=ql.learning_rate,
+            discount_factor=ql.discount_factor,
+            epsilon_start=ql.epsilon_start,
+            epsilon_end=ql.epsilon_end,
+            epsilon_decay_decisions=ql.epsilon_decay_decisions,
+            promotion=promotion.PromotionConfig(
+                windows=pr.windows,
+                window_decisions=pr.window_decisions,
+                demotion_margin=pr.demotion_margin,
+            ),
+        )
+        return dataclasses.replace(config, **overrides)
+
+    def layout(self) -> dict[str, Any]:
+        """What a Q-table must have been made for to be loaded by this configuration."""
+        space = self.state
+        return {
+            "shape": list(space.shape),
+            "utilization_edges": list(space.utilization_edges),
+            "trend_edges": list(space.trend_edges),
+            "time_of_day_bins": space.time_of_day_bins,
+            "levels": list(self.actions.levels),
+            "actions": self.actions.size,
+            "parts": 2,
+        }
+
+
+class QLearningSpecLike(Protocol):
+    """The fields of `api.v1.scalingpolicy_types.QLearningSpec` read here."""
+
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def discount_factor(self) -> float: ...
+    @property
+    def epsilon_start(self) -> float: ...
+    @property
+    def epsilon_end(self) -> float: ...
+    @property
+    def epsilon_decay_decisions(self) -> int: ...
+
+
+class PromotionSpecLike(Protocol):
+    """The fields of `api.v1.scalingpolicy_types.PromotionSpec` read here."""
+
+    @property
+    def windows(self) -> int: ...
+    @property
+    def window_decisions(self) -> int: ...
+    @property
+    def demotion_margin(self) -> float: ...
+
+
+class AIConfigLike(Protocol):
+    """The fields of `api.v1.scalingpolicy_types.AIConfig` read here."""
+
+    @property
+    def q_learning(self) -> QLearningSpecLike: ...
+    @property
+    def promotion(self) -> PromotionSpecLike: ...
+
+
+class BoundsLike(Protocol):
+    """The fields of `api.v1.scalingpolicy_types.ScalingSpec` read here."""
+
+    @property
+    def min_replicas(self) -> int: ...
+    @property
+    def max_replicas(self) -> int: ...
+
+
+class PolicySpecLike(Protocol):
+    """The fields of `api.v1.scalingpolicy_types.ScalingPolicySpec` read here."""
+
+    @property
+    def scaling(self) -> BoundsLike: ...
+    @property
+    def ai_config(self) -> AIConfigLike: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Choice:
+    """One decision and everything needed to explain it.
+
+    - `replicas`: what to set the target to; `from_replicas`: what it had.
+    - `action`: index of the learner's action carried out, or None when the baseline acted;
+      `learner_action`: the learner's preferred (greedy, shield-approved) action either way.
+    - `mode`: baseline (HPA formula acted), explore or exploit (the learner acted).
+    - `confidence` in [0, 1]: the softmax probability (temperature
+      `LearnerConfig.confidence_temperature`) of the chosen action among the shield-approved
+      actions' Q-values; 1.0 when the baseline acted (a rule is certain of itself).
+    - `q_value` / `next_best_q`: Q of the learner's action and of the best other approved one.
+    - `notes`: the shield's vetoes and caps; `state`: the state in words; `reasoning`: the
+      sentence for status.lastDecision and the Event (all three formatted when read).
+    """
+
+    decision_id: int
+    time: float
+    replicas: int
+    from_replicas: int
+    action: int | None
+    learner_action: int
+    learner_replicas: int
+    mode: Mode
+    confidence: float
+    q_value: float
+    next_best_q: float | None
+    baseline: Recommendation
+    epsilon: float
+    # Kept raw and formatted on demand: most decisions are never explained to anyone.
+    shown_action: int
+    shield_notes: tuple[tuple[int, str], ...]
+    features: state.Features
+    space: state.StateSpace
+    action_set: actions_mod.ActionSet
+
+    @property
+    def action_name(self) -> str:
+        """Name of the action carried out, or of the learner's preference if the baseline acted."""
+        return self.action_set.name(self.shown_action)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The shield's vetoes and caps, as phrases."""
+        return tuple(f"'{self.action_set.name(a)}' {why}" for a, why in self.shield_notes)
+
+    @property
+    def state(self) -> str:
+        """The state in words."""
+        return self.space.describe(self.features)
+
+    @property
+    def direction(self) -> Literal["scale_up", "scale_down", "hold"]:
+        """scale_up, scale_down or hold (status.lastDecision.action)."""
+        if self.replicas > self.from_replicas:
+            return "scale_up"
+        if self.replicas < self.from_replicas:
+            return "scale_down"
+        return "hold"
+
+    @property
+    def reasoning(self) -> str:
+        """One sentence: state, Q of the chosen action vs the next best, explored or exploited,
+        the shield's vetoes, and what the HPA formula recommended."""
+        versus = "" if self.next_best_q is None else f" vs {self.next_best_q:.2f} for the next best"
+        shield_part = ""
+        if self.notes:
+            shield_part = f"; shield: {'; '.join(self.notes[:2])}"
+            if len(self.notes) > 2:
+                shield_part += f" (+{len(self.notes) - 2} more)"
+        hpa_part = f"the HPA formula recommended {self.baseline.replicas} ({self.baseline.reason})"
+        if self.mode == "baseline":
+            return (
+                f"{self.state}: learning, so the HPA formula acted: {self.from_replicas} → "
+                f"{self.replicas} ({self.baseline.reason}); the learner would {self.action_name} "
+                f"→ {self.learner_replicas} (Q {self.q_value:.2f}{versus}){shield_part}"
+            )
+        verb = "explored" if self.mode == "explore" else "exploited"
+        return (
+            f"{self.state}: {verb} '{self.action_name}' → {self.replicas} replicas "
+            f"(Q {self.q_value:.2f}{versus}, confidence {self.confidence:.2f}){shield_part}; "
+            f"{hpa_part}"
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LearnResult:
+    """What judging one decision produced (the last one, if several matured at once).
+
+    `reward` is what the replicas actually in effect earned; `learner_reward` and
+    `baseline_reward` are the shadow rewards of the learner's preferred action and the HPA's
+    recommendation for the same decision; `regret` is baseline_reward − reward.
+    """
+
+    decision_id: int
+    reward: float
+    learner_reward: float
+    baseline_reward: float
+    judged: int
+    transition: promotion.Transition | None
+
+    @property
+    def regret(self) -> float:
+        """How much worse than the baseline the carried-out decision was (negative: better)."""
+        return self.baseline_reward - self.reward
+
+
+@dataclasses.dataclass(slots=True)
+class _Open:
+    """A decision waiting for its horizon."""
+
+    decision_id: int
+    time: float
+    state: int
+    replicas: int
+    ready: int
+    reference: float
+    targets: list[int]
+    learner_replicas: int
+    baseline_replicas: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Point:
+    """One observation after a decision."""
+
+    time: float
+    load: float
+    ready: int
+    replicas: int
+    trend: float
+    time_of_day: float | None
+
+
+class QLearner:
+    """One policy's learner (module docstring). Not thread-safe; one per policy, never shared."""
+
+    def __init__(
+        self,
+        config: LearnerConfig,
+        rng: np.random.Generator,
+        snapshot: qtable.Snapshot | None = None,
+    ) -> None:
+        self.config = config
+        self._rng = rng
+        space, acts = config.state, config.actions
+        self.table = qtable.QTable(space.size, acts.size, 2, config.prior_visits)
+        self.decisions = 0
+        self.updates = 0
+        self.slo_price = config.reward.slo
+        phase, beaten = promotion.LEARNING, 0
+        if snapshot is not None:
+            self.table.load(snapshot.q, snapshot.visits)
+            self.decisions, self.updates = snapshot.decisions, snapshot.updates
+            phase, beaten = snapshot.phase, snapshot.windows_beaten
+            if snapshot.slo_price is not None:
+                self.slo_price = snapshot.slo_price
+        self._weights = np.array([1.0, self.slo_price])
+        self.promotion = promotion.PromotionTracker(config.promotion, phase, beaten)
+        self.mode_counts: dict[str, int] = {"baseline": 0, "explore": 0, "exploit": 0}
+        self.shield_interventions = 0
+        self._tracker = state.DemandTracker(space)
+        self._open: collections.deque[_Open] = collections.deque()
+        self._points: collections.deque[_Point] = collections.deque()
+        self._last_decision_time = -math.inf
+        self._last_learn_time = -math.inf
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The table, visit counts, epsilon progress, price of a violation and promotion state."""
+        return qtable.to_bytes(
+            qtable.Snapshot(
+                q=self.table.q,
+                visits=self.table.visits,
+                layout=self.config.layout(),
+                decisions=self.decisions,
+                updates=self.updates,
+                phase=self.promotion.phase,
+                windows_beaten=self.promotion.windows_beaten,
+                slo_price=self.slo_price,
+            )
+        )
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        config: LearnerConfig,
+        rng: np.random.Generator,
+        *,
+        warm_start: bool = False,
+    ) -> QLearner:
+        """Restore a learner saved by `to_bytes`; raises `qtable.QTableError` for a bad blob.
+
+        `warm_start=True` (a table trained elsewhere, e.g. by `nimbusguard train`) keeps the
+        Q-values, epsilon progress and price but starts in Learning, so the policy must beat
+        the HPA baseline on this workload before it acts.
+        """
+        snapshot = qtable.from_bytes(data, config.layout())
+        if warm_start:
+            snapshot.phase, snapshot.windows_beaten = promotion.LEARNING, 0
+        return cls(config, rng, snapshot)
+
+    def forget_episode(self) -> None:
+        """Drop the load history and open decisions (a new trace starts; the table stays)."""
+        self._tracker = state.DemandTracker(self.config.state)
+        self._open.clear()
+        self._points.clear()
+        self._last_decision_time = self._last_learn_time = -math.inf
+
+    def set_slo_price(self, price: float) -> None:
+        """Change λ, the price of a violation; no relearning is needed (see `qtable`).
+        `nimbusguard train` calibrates it on the training trace."""
+        if not price > 0 or not math.isfinite(price):
+            raise ValueError(f"slo price must be positive and finite, got {price}")
+        self.slo_price = price
+        self._weights[1] = price
+
+    # -- gauges --------------------------------------------------------------------------------
+
+    @property
+    def epsilon(self) -> float:
+        """Exploration rate now: linear from epsilon_start to epsilon_end over the decay horizon."""
+        cfg = self.config
+        done = min(1.0, self.decisions / cfg.epsilon_decay_decisions)
+        return cfg.epsilon_start + (cfg.epsilon_end - cfg.epsilon_start) * done
+
+    @property
+    def phase(self) -> str:
+        """Learning (the baseline acts) or Active (the learner acts)."""
+        return self.promotion.phase
+
+    @property
+    def states_visited(self) -> int:
+        """Distinct states with at least one update."""
+        return self.table.states_visited
+
+    # -- decide --------------------------------------------------------------------------------
+
+    def decide(
+        self, obs: Observation, baseline: Recommendation, acting: Acting | None = None
+    ) -> Choice:
+        """Choose the replicas for `obs` (see `Choice`). `acting` defaults to the phase:
+        "baseline" while Learning, "learner" when Active."""
+        cfg = self.config
+        if acting is None:
+            acting = "learner" if self.promotion.phase == promotion.ACTIVE else "baseline"
+        load = obs.demand
+        trend = self._tracker.update(obs.time, load)
+        features = state.Features(
+            utilization=obs.utilization,
+            trend=trend,
+            pending=obs.pending > 0,
+            position=state.position(obs.replicas, cfg.min_replicas, cfg.max_replicas),
+            time_of_day=obs.time_of_day,
+        )
+        s = cfg.state.index(features)
+        raw = cfg.actions.targets(max(load, self._tracker.fast), obs.replicas)
+        verdict = shield.check(
+            raw,
+            obs.replicas,
+            load,
+            obs.utilization,
+            baseline.lowest_allowed,
+            baseline.highest_allowed,
+            cfg.reward.slo_ratio,
+        )
+        q = self.table.values(s, self._weights).tolist()
+        allowed = [a for a, ok in enumerate(verdict.approved) if ok]
+        greedy = max(allowed, key=q.__getitem__)  # ties keep the lowest index: hold first
+        epsilon = self.epsilon
+        mode: Mode
+        if acting == "baseline":
+            mode, action, chosen, replicas = "baseline", None, greedy, baseline.replicas
+        else:
+            near = [a for a in allowed if a != greedy and (a == 0 or abs(a - greedy) == 1)]
+            if near and self._rng.random() < epsilon:
+                mode, chosen = "explore", near[int(self._rng.integers(len(near)))]
+            else:
+                mode, chosen = "exploit", greedy
+            action, replicas = chosen, verdict.targets[chosen]
+        if obs.time > self._last_decision_time + _SLACK:
+            self._last_decision_time = obs.time
+            self.decisions += 1
+            self.mode_counts[mode] += 1
+            unshielded = max(range(len(q)), key=q.__getitem__)
+            if unshielded != greedy or raw[greedy] != verdict.targets[greedy]:
+                self.shield_interventions += 1
+        self._record(obs, s, verdict.targets, greedy, baseline.replicas)
+        others = [q[a] for a in allowed if a != chosen]
+        return Choice(
+            decision_id=self.decisions,
+            time=obs.time,
+            replicas=replicas,
+            from_replicas=obs.replicas,
+            action=action,
+            learner_action=greedy,
+            learner_replicas=verdict.targets[greedy],
+            mode=mode,
+            confidence=1.0 if mode == "baseline" else self._confidence(q, allowed, chosen),
+            q_value=q[chosen],
+            next_best_q=max(others) if others else None,
+            baseline=baseline,
+            epsilon=epsilon,
+            shown_action=chosen,
+            shield_notes=tuple(verdict.notes),
+            features=features,
+            space=cfg.state,
+            action_set=cfg.actions,
+        )
+
+    def _record(
+        self,
+        obs: Observation,
+        s: int,
+        targets: list[int],
+        greedy: int,
+        baseline_replicas: int,
+    ) -> None:
+        if self._open and self._open[-1].time >= obs.time - _SLACK:
+            self._open.pop()  # a re-run evaluation replaces its first decision
+        self._open.append(
+            _Open(
+                decision_id=self.decisions,
+                time=obs.time,
+                state=s,
+                replicas=obs.replicas,
+                ready=obs.ready_replicas,
+                reference=self._tracker.reference,
+                targets=targets,
+                learner_replicas=targets[greedy],
+                baseline_replicas=baseline_replicas,
+            )
+        )
+        if len(self._open) > _MAX_OPEN:
+            self._open.popleft()
+
+    def _confidence(self, q: list[float], allowed: list[int], chosen: int) -> float:
+        tau = self.config.confidence_temperature
+        best = max(q[a] for a in allowed)
+        total = sum(math.exp((q[a] - best) / tau) for a in allowed)
+        return math.exp((q[chosen] - best) / tau) / total
+
+    # -- learn ---------------------------------------------------------------------------------
+
+    def learn(self, obs: Observation) -> LearnResult | None:
+        """Record `obs` and judge every open decision whose horizon it reaches; returns the
+        last judgement, or None when none matured (or `obs` is a replay)."""
+        if obs.time <= self._last_learn_time + _SLACK:
+            return None
+        self._last_learn_time = obs.time
+        load = obs.demand
+        trend = self._tracker.update(obs.time, load)
+        self._points.append(
+            _Point(obs.time, load, obs.ready_replicas, obs.replicas, trend, obs.time_of_day)
+        )
+        result: LearnResult | None = None
+        judged = 0
+        horizon = self.config.horizon_seconds
+        while self._open:
+            decision = self._open[0]
+            if decision.time >= obs.time - _SLACK or decision.time + horizon > obs.time + _SLACK:
+                break
+            self._open.popleft()
+            judged += 1
+            result = self._judge(decision, judged)
+        # Keep only the observations an open decision still needs (those after its time).
+        cutoff = self._open[0].time if self._open else obs.time
+        while self._points and self._points[0].time <= cutoff + _SLACK:
+            self._points.popleft()
+        return result
+
+    def _judge(self, decision: _Open, judged: int) -> LearnResult:
+        cfg = self.config
+        points = [p for p in self._points if p.time > decision.time + _SLACK]
+        path = reward.Path(
+            demands=[p.load for p in points],
+            ready=[p.ready for p in points],
+            ready_at_decision=decision.ready,
+            replicas_at_decision=decision.replicas,
+            reference=decision.reference,
+        )
+        n_actions = cfg.actions.size
+        executed = points[0].replicas  # what the target really had after the decision
+        candidates = [
+            *decision.targets,
+            decision.learner_replicas,
+            decision.baseline_replicas,
+            executed,
+        ]
+        outcome = reward.score(cfg.reward, path, candidates)
+        final = points[-1]
+        index_of = cfg.state.index_of
+        lo, hi = cfg.min_replicas, cfg.max_replicas
+        next_states = [
+            index_of(
+                final.load / max(r, 1),
+                final.trend,
+                False,
+                state.position(r, lo, hi),
+                final.time_of_day,
+            )
+            for r in decision.targets
+        ]
+        rewards = [(-c, -v) for c, v in zip(outcome.cost, outcome.slo[:n_actions], strict=False)]
+        self.table.update_all(
+            decision.state,
+            rewards,
+            next_states,
+            (1.0, self.slo_price),
+            cfg.learning_rate,
+            cfg.discount_factor,
+        )
+        self.updates += 1
+        price = self.slo_price
+        learner_r = outcome.reward(n_actions, price)
+        baseline_r = outcome.reward(n_actions + 1, price)
+        executed_r = outcome.reward(n_actions + 2, price)
+        active = self.promotion.phase == promotion.ACTIVE
+        transition = self.promotion.record(executed_r if active else learner_r, baseline_r)
+        return LearnResult(
+            decision.decision_id, executed_r, learner_r, baseline_r, judged, transition
+        )

@@ -1,0 +1,70 @@
+"""`nimbusguard train`: pre-train a Q-table in the simulator for a warm start."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+from typing import Any
+
+from nimbusguard.simulator import cli_args
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "train",
+        help="pre-train a Q-table on a load trace (for simulate --qtable or a warm start)",
+        description=(
+            "Run the operator's learner over a training trace for several episodes, learning "
+            "safely behind the HPA formula exactly as in a cluster, and write the Q-table."
+        ),
+    )
+    cli_args.add_trace_args(parser)
+    parser.add_argument("--out", type=pathlib.Path, required=True, help="Q-table file to write")
+    parser.add_argument("--episodes", type=int, default=6, help="passes over the trace (6)")
+    parser.add_argument("--seed", type=int, default=0, help="exploration seed (0)")
+    cli_args.add_model_args(parser)
+    cli_args.add_learner_args(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    return cli_args.run_guarded(lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nimbusguard.simulator import learning, traces
+
+    settings = cli_args.settings_from(args)
+    flags = cli_args.flags_from(args)
+    if args.episodes < 1:
+        raise traces.InputError("--episodes must be at least 1")
+    trace = cli_args.load_trace(args, settings)
+    config = learning.learner_config(settings, flags)
+
+    def report(episode: learning.Episode) -> None:
+        rate = episode.learner_violation_fraction
+        print(
+            f"episode {episode.number}: violations {episode.slo_violation_fraction:.2%} "
+            f"(learner acted in {episode.learner_share:.0%} of steps"
+            f"{'' if rate is None else f', {rate:.2%} there'}), "
+            f"{episode.replica_hours:.1f} replica-hours, phase {episode.phase}, "
+            f"price of a violation {episode.slo_price:.2f}"
+        )
+
+    with cli_args.progress_bars(not args.no_progress) as bars:
+        brain = learning.train(
+            trace.demand,
+            settings,
+            config,
+            args.episodes,
+            args.seed,
+            on_episode=report,
+            progress=bars("train", args.seed),
+        )
+    cli_args.write_atomically(args.out, brain.to_bytes())
+    print(
+        f"wrote {args.out}: {brain.states_visited} states visited, {brain.updates} updates; "
+        f"warm-start a policy with: kubectl create configmap <name>-qtable "
+        f"--from-file=qtable.npz={args.out}"
+    )
+    return 0

@@ -1,0 +1,124 @@
+"""The shield, the reward, the state encoding and promotion, against hand-computed cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from nimbusguard.scaling import actions, promotion, reward, shield, state
+
+
+def test_shield_vetoes_scale_down_above_target() -> None:
+    # load 11 at 10 replicas: utilization 1.1 (above target, below the SLO 1.25).
+    verdict = shield.check([10, 12, 9], 10, 11.0, 1.1, lowest=1, highest=40, slo_ratio=1.25)
+    assert verdict.approved == [True, True, False]
+    assert "utilization above target" in verdict.notes[0][1]
+
+
+def test_shield_vetoes_scale_down_into_a_breach() -> None:
+    # load 9 at 10 replicas (0.9): 7 replicas would run at 1.29 > 1.25, 8 at 1.125 is fine.
+    verdict = shield.check([10, 7, 8], 10, 9.0, 0.9, lowest=1, highest=40, slo_ratio=1.25)
+    assert verdict.approved == [True, False, True]
+    assert "breach the SLO" in verdict.notes[0][1]
+
+
+def test_shield_forbids_holding_through_a_breach() -> None:
+    verdict = shield.check([10, 14], 10, 13.0, 1.3, lowest=1, highest=40, slo_ratio=1.25)
+    assert verdict.approved == [False, True]
+
+
+def test_shield_caps_at_the_allowed_range_and_keeps_the_biggest_when_all_fail() -> None:
+    verdict = shield.check([10, 30, 1], 10, 13.0, 1.3, lowest=5, highest=10, slo_ratio=1.25)
+    assert verdict.targets == [10, 10, 5]
+    # Breached at the ceiling: nothing grows, so the largest target (hold at 10) is allowed.
+    assert verdict.approved == [True, True, False]
+    assert any("capped 30 → 10" in note for _, note in verdict.notes)
+
+
+def test_reward_by_hand() -> None:
+    weights = reward.RewardWeights(slo=10.0, cost=1.0, churn=0.1, slo_ratio=1.25, softness=0.0)
+    # Decision at 8 ready; then loads 9 and 11 with 8 ready; the second point is the horizon.
+    path = reward.Path(
+        demands=[9.0, 11.0],
+        ready=[8, 8],
+        ready_at_decision=8,
+        replicas_at_decision=8,
+        reference=10.0,
+    )
+    out = reward.score(weights, path, [8, 10, 6])
+    # 8: 9/8 = 1.125 ok, 11/8 = 1.375 breach → slo 0.5; cost 0.8; no churn.
+    # 10: before the horizon capacity is min(10, 8) = 8 (still starting) → ok; 11/10 ok.
+    # 6: 9/6 = 1.5 breach, 11/6 breach → 1.0.
+    assert out.slo == pytest.approx([0.5, 0.0, 1.0])
+    assert out.cost == pytest.approx([0.8, 1.1, 0.7])
+    assert out.breach == [1.0, 0.0, 1.0]
+    assert out.reward(0, price=10.0) == pytest.approx(-0.8 - 5.0)
+
+
+def test_soft_violation_counts_near_misses_partly() -> None:
+    weights = reward.RewardWeights(slo_ratio=1.0, softness=0.1, cost=0.0, churn=0.0)
+    path = reward.Path(demands=[0.95], ready=[1], ready_at_decision=1, replicas_at_decision=1)
+    # excess −0.05 within ±0.1: (−0.05 + 0.1) / 0.2 = 0.25; a plain breach count says 0.
+    out = reward.score(weights, path, [1])
+    assert out.slo == pytest.approx([0.25])
+    assert out.breach == [0.0]
+
+
+def test_state_index_is_a_bijection_over_all_buckets() -> None:
+    space = state.StateSpace(time_of_day_bins=4)
+    seen = set()
+    for u in [0.5, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4]:
+        for trend in (-0.1, 0.0, 0.1):
+            for pending in (False, True):
+                for pos in (0, 1, 2):
+                    for tod in (1.0, 7.0, 13.0, 19.0):
+                        seen.add(space.index_of(u, trend, pending, pos, tod))
+    assert len(seen) == space.size == 7 * 3 * 2 * 3 * 4
+    assert seen == set(range(space.size))
+
+
+def test_tracker_weighs_by_elapsed_time_and_ignores_replays() -> None:
+    tracker = state.DemandTracker(state.StateSpace())
+    tracker.update(0.0, 10.0)
+    tracker.update(60.0, 20.0)  # one fast time constant: the fast level moves 1 − e^−1
+    assert tracker.fast == pytest.approx(10.0 + 10.0 * (1 - 2.718281828**-1), rel=1e-6)
+    before = (tracker.fast, tracker.slow)
+    tracker.update(60.0, 99.0)
+    assert (tracker.fast, tracker.slow) == before
+    assert tracker.trend > 0
+
+
+def test_actions_provision_for_the_load() -> None:
+    acts = actions.ActionSet(levels=(0.8, 1.0))
+    assert acts.targets(8.0, current=5) == [5, 10, 8]
+    assert acts.name(0) == "hold"
+    assert acts.name(1) == "run at 0.8× target"
+
+
+def test_promotion_after_consecutive_beaten_windows() -> None:
+    tracker = promotion.PromotionTracker(promotion.PromotionConfig(windows=2, window_decisions=3))
+    for _ in range(3):
+        assert tracker.record(-1.0, -2.0) is None
+    assert tracker.windows_beaten == 1
+    for _ in range(2):
+        assert tracker.record(-3.0, -2.0) is None
+    assert tracker.record(-3.0, -2.0) is None
+    assert tracker.windows_beaten == 0  # a lost window resets the count
+    events = [tracker.record(-1.0, -2.0) for _ in range(6)]
+    transition = events[-1]
+    assert transition is not None
+    assert (transition.phase, transition.reason) == ("Active", "BaselineBeaten")
+    assert "2 consecutive windows of 3 decisions" in transition.message
+    assert "-1.000 vs -2.000" in transition.message
+    assert tracker.phase == "Active"
+
+
+def test_demotion_when_falling_behind_by_the_margin() -> None:
+    config = promotion.PromotionConfig(windows=1, window_decisions=2, demotion_margin=0.1)
+    tracker = promotion.PromotionTracker(config, phase="Active")
+    tracker.record(-1.05, -1.0)
+    assert tracker.record(-1.05, -1.0) is None  # 5 % behind: within the margin
+    tracker.record(-1.2, -1.0)
+    transition = tracker.record(-1.2, -1.0)
+    assert transition is not None
+    assert (transition.phase, transition.reason) == ("Learning", "FellBehindBaseline")
+    assert "-1.200 fell behind the HPA baseline's -1.000 by more than 10%" in transition.message
