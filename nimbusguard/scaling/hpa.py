@@ -6,8 +6,9 @@ the rate policies). It reads no clock: every call carries its time in seconds.
 
 The algorithm, per `recommend(obs)` (Kubernetes' horizontal pod autoscaler, resource metric):
 
-1. A target scaled to 0 by hand stays at 0 (scaling is off); out-of-range targets jump into
-   range first: above `max_replicas` → max, below `min_replicas` → min.
+1. A target scaled to 0 by hand stays at 0 (scaling is off) unless `min_replicas` is 0: then it
+   wakes up to ceil(utilization) when there is load (scale from zero); out-of-range targets
+   jump into range first: above `max_replicas` → max, below `min_replicas` → min.
 2. Ratio rule: `raw = ceil(ready × utilization)`, nothing changes while
    `|1 − utilization| ≤ tolerance`. With replicas still starting, a scale-up counts them at 0 %
    (utilization × ready / (ready + pending)); if that ratio is within tolerance or points the
@@ -211,9 +212,22 @@ class HPABaseline:
         """
         cfg, now, current = self.config, obs.time, obs.replicas
         self._prune(now)
-        if current == 0:
+        if current == 0 and cfg.min_replicas > 0:
             # Kubernetes' "implicit maintenance mode": a target scaled to 0 by hand stays there.
             return observation.Recommendation(0, "scaled to 0 by hand: scaling is off", 0, 0, 0)
+        if current == 0:
+            # Scaled to zero by the policy (minReplicas 0): with no replica, the metric counts as
+            # one replica's (the sources divide by max(ready, 1)); wake up when there is load.
+            if obs.utilization <= cfg.tolerance:
+                return observation.Recommendation(0, "no load at 0 replicas: stay at 0", 0, 0, 0)
+            wake = min(cfg.max_replicas, max(1, math.ceil(obs.utilization)))
+            return observation.Recommendation(
+                wake,
+                f"load {obs.utilization:.2f}× one replica's target at 0 replicas → {wake}",
+                wake,
+                0,
+                wake,
+            )
         if current > cfg.max_replicas or current < cfg.min_replicas:
             bound = cfg.max_replicas if current > cfg.max_replicas else cfg.min_replicas
             word = "above maxReplicas" if current > cfg.max_replicas else "below minReplicas"

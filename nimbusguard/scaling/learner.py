@@ -39,6 +39,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -286,6 +287,17 @@ class LearnResult:
         return self.baseline_reward - self.reward
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Judgement:
+    """One decision scored once its horizon passed: the reward terms of every candidate and
+    the state each action would have led to (what the Q-update needs)."""
+
+    decision_id: int
+    state: int
+    outcome: reward.Outcome
+    next_states: list[int]
+
+
 @dataclasses.dataclass(slots=True)
 class _Open:
     """A decision waiting for its horizon."""
@@ -527,32 +539,45 @@ class QLearner:
 
     def learn(self, obs: Observation) -> LearnResult | None:
         """Record `obs` and judge every open decision whose horizon it reaches; returns the
-        last judgement, or None when none matured (or `obs` is a replay)."""
+        last judgement, or None when none matured (or `obs` is a replay). The same as
+        `apply(judge(obs))`, for callers that need nothing in between."""
+        return self.apply(self.judge(obs))
+
+    def judge(self, obs: Observation) -> list[Judgement]:
+        """Record `obs` and score every open decision whose horizon it reaches: the reward of
+        every candidate replica count, and the state each action leads to (the workflow's
+        reward step). Changes no Q-value; a replayed observation scores nothing."""
         if obs.time <= self._last_learn_time + _SLACK:
-            return None
+            return []
         self._last_learn_time = obs.time
         load = obs.demand
         trend = self._tracker.update(obs.time, load)
         self._points.append(
             _Point(obs.time, load, obs.ready_replicas, obs.replicas, trend, obs.time_of_day)
         )
-        result: LearnResult | None = None
-        judged = 0
+        judgements: list[Judgement] = []
         horizon = self.config.horizon_seconds
         while self._open:
             decision = self._open[0]
             if decision.time >= obs.time - _SLACK or decision.time + horizon > obs.time + _SLACK:
                 break
             self._open.popleft()
-            judged += 1
-            result = self._judge(decision, judged)
+            judgements.append(self._score(decision))
         # Keep only the observations an open decision still needs (those after its time).
         cutoff = self._open[0].time if self._open else obs.time
         while self._points and self._points[0].time <= cutoff + _SLACK:
             self._points.popleft()
+        return judgements
+
+    def apply(self, judgements: Sequence[Judgement]) -> LearnResult | None:
+        """Learn from scored decisions: a Q-update of every action and the promotion windows
+        (the workflow's learn step). Returns the last result, or None without judgements."""
+        result: LearnResult | None = None
+        for judged, judgement in enumerate(judgements, start=1):
+            result = self._update(judgement, judged)
         return result
 
-    def _judge(self, decision: _Open, judged: int) -> LearnResult:
+    def _score(self, decision: _Open) -> Judgement:
         cfg = self.config
         points = [p for p in self._points if p.time > decision.time + _SLACK]
         path = reward.Path(
@@ -562,7 +587,6 @@ class QLearner:
             replicas_at_decision=decision.replicas,
             reference=decision.reference,
         )
-        n_actions = cfg.actions.size
         executed = points[0].replicas  # what the target really had after the decision
         candidates = [
             *decision.targets,
@@ -584,11 +608,17 @@ class QLearner:
             )
             for r in decision.targets
         ]
+        return Judgement(decision.decision_id, decision.state, outcome, next_states)
+
+    def _update(self, judgement: Judgement, judged: int) -> LearnResult:
+        cfg = self.config
+        n_actions = cfg.actions.size
+        outcome = judgement.outcome
         rewards = [(-c, -v) for c, v in zip(outcome.cost, outcome.slo[:n_actions], strict=False)]
         self.table.update_all(
-            decision.state,
+            judgement.state,
             rewards,
-            next_states,
+            judgement.next_states,
             (1.0, self.slo_price),
             cfg.learning_rate,
             cfg.discount_factor,
@@ -601,5 +631,5 @@ class QLearner:
         active = self.promotion.phase == promotion.ACTIVE
         transition = self.promotion.record(executed_r if active else learner_r, baseline_r)
         return LearnResult(
-            decision.decision_id, executed_r, learner_r, baseline_r, judged, transition
+            judgement.decision_id, executed_r, learner_r, baseline_r, judged, transition
         )

@@ -118,6 +118,15 @@ def test_target_scaled_to_zero_by_hand_stays_at_zero() -> None:
     assert "scaling is off" in rec.reason
 
 
+def test_scale_from_zero_when_the_policy_allows_zero() -> None:
+    # minReplicas 0: no load keeps it at zero, load wakes it (one replica's worth per 1.0).
+    assert baseline(min_replicas=0).recommend(obs(0, 0, 0.05)).replicas == 0
+    woke = baseline(min_replicas=0, max_replicas=10).recommend(obs(0, 0, 2.4))
+    assert woke.replicas == 3
+    assert "at 0 replicas" in woke.reason
+    assert baseline(min_replicas=0, max_replicas=2).recommend(obs(0, 0, 9.0)).replicas == 2
+
+
 def test_starting_replicas_count_at_zero_on_scale_up() -> None:
     # 4 ready at 1.3× plus 4 starting: 1.3 × 4 / 8 = 0.65 points down → hold 8.
     assert baseline().recommend(obs(0, 8, 1.3, ready=4, pending=4)).replicas == 8
