@@ -132,8 +132,8 @@ def _pct(values: list[float], q: float) -> float:
 
 async def main_async(decisions: int, rounds: int) -> dict[str, dict[str, float]]:
     fake = FakeTarget()
-    workloads.read = fake.read  # type: ignore[assignment]  # no I/O: the benchmark's fakes
-    workloads.scale = fake.scale  # type: ignore[assignment]
+    workloads.read = fake.read  # no I/O: the benchmark's fakes
+    workloads.scale = fake.scale
     compiled = graph.build()
     await _measure("workflow", 200, compiled)  # warm-up: imports, caches, JIT-free paths
     await _measure("direct", 200, compiled)

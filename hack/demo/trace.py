@@ -7,13 +7,13 @@ a demand in cores, fast enough to watch: by default one day in 24 minutes.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import importlib.resources
 from pathlib import Path
 
+from nimbusguard.simulator import traces
+
 SAMPLE_SECONDS = 10.0
-DAY_SAMPLES = int(24 * 3600 / SAMPLE_SECONDS)
 TRACE = "alibaba2018/machine_usage_grouped_10_seconds.csv"
 COLUMN = "cpu_util_percent"
 
@@ -63,18 +63,19 @@ def load_day(
     demand_max: float,
     path: Path | None = None,
 ) -> CompressedDay:
-    """Day `day` (1-based) of the trace, min-max scaled to [demand_min, demand_max] cores."""
-    source = path or trace_path()
+    """Day `day` (1-based) of the trace, scaled to [demand_min, demand_max] cores the way the
+    simulator scales it (over the whole file), at the trace's own 10 s resolution."""
     try:
-        with source.open(newline="") as f:
-            rows = [float(row[COLUMN]) for row in csv.DictReader(f)]
-    except (OSError, KeyError, ValueError) as exc:
-        raise TraceError(f"cannot read {COLUMN} from {source}: {exc}") from exc
-    start = (day - 1) * DAY_SAMPLES
-    values = rows[start : start + DAY_SAMPLES]
-    if len(values) < DAY_SAMPLES // 2:
-        raise TraceError(f"the trace has no day {day} ({len(rows)} samples)")
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    demand = tuple(demand_min + (v - low) / span * (demand_max - demand_min) for v in values)
-    return CompressedDay(demand=demand, speed=speed, day=day)
+        loaded = traces.load(
+            path or trace_path(),
+            COLUMN,
+            interval_seconds=SAMPLE_SECONDS,
+            step_seconds=SAMPLE_SECONDS,
+            demand_min=demand_min,
+            demand_max=demand_max,
+            start_hours=(day - 1) * 24.0,
+            end_hours=day * 24.0,
+        )
+    except traces.InputError as exc:
+        raise TraceError(str(exc)) from exc
+    return CompressedDay(demand=tuple(float(v) for v in loaded.demand), speed=speed, day=day)
