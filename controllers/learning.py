@@ -122,6 +122,31 @@ async def _warm_start(
     return Loaded(cond.Update(cond.QTABLE_LOADED, True, "WarmStarted", message))
 
 
+async def keep_replaced(
+    api: Any, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime
+) -> str | None:
+    """Save the table a spec change made unusable under its own name; its name, or None."""
+    data, rt.replaced = rt.replaced, None
+    if data is None:
+        return None
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
+    name = f"{qtables.config_map_name(policy.metadata.name)[: 253 - 24]}-replaced-{stamp}"
+    try:
+        await qtables.save(
+            api,
+            policy.metadata.namespace or "default",
+            name,
+            KEY,
+            data,
+            owner=owner(policy),
+            labels={**LABELS, "nimbusguard.io/replaced": "true"},
+        )
+    except errors.ClientError as exc:
+        logger.warning("could not keep the replaced Q-table of %s: %s", rt.key, exc)
+        return None
+    return name
+
+
 async def persist(
     api: Any, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, now: float, *, force: bool
 ) -> bool:

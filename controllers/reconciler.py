@@ -259,7 +259,10 @@ class Reconciler:
                 extra.append(loaded.condition)
             posted.extend(loaded.notices)
         if rt.reset_reason is not None:
-            message = f"the learner starts afresh: {rt.reset_reason}"
+            kept = await learning.keep_replaced(self.clients.hub, policy, rt)
+            message = f"the learner starts afresh: {rt.reset_reason}" + (
+                f"; the old Q-table is kept as ConfigMap {kept}" if kept else ""
+            )
             extra.append(cond.Update(cond.QTABLE_LOADED, False, "QTableReset", message))
             posted.append(notices.Notice("Warning", "QTableReset", message))
             rt.reset_reason = None

@@ -66,6 +66,7 @@ class PolicyRuntime:
     regret_total: float = 0.0
     shield_seen: int = 0
     reset_reason: str | None = None  # why the learner started afresh on a spec change
+    replaced: bytes | None = None  # the table it replaced, for the controller to keep
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -101,6 +102,8 @@ class PolicyRuntime:
                     self.key, spec, self.learner.to_bytes(), warm_start=False
                 )
             except qtable.QTableError as exc:
+                if self.learner_ready:
+                    self.replaced = self.learner.to_bytes()
                 self.learner = new_learner(self.key, spec)
                 self.reset_reason = f"the new spec cannot use the learned Q-table ({exc})"
             self.learner_fp, self.dirty, changed = fp, True, True

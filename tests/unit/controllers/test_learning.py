@@ -151,3 +151,27 @@ def test_learning_status_shows_progress() -> None:
     cond = learning.baseline_condition(rt, None)
     assert cond is not None and cond.status is False
     assert "0 of 5 consecutive windows beaten" in cond.message
+
+
+async def test_a_table_a_spec_change_cannot_use_is_kept(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nimbusguard.scaling import qtable
+
+    rt = _rt()
+    await learning.load(None, POLICY, rt)
+    rt.learner.decisions = 42
+    old = rt.learner.to_bytes()
+
+    def unusable(*_: Any, **__: Any) -> Any:
+        raise qtable.QTableError("another state space")
+
+    monkeypatch.setattr(runtime, "restore_learner", unusable)
+    changed = POLICY.spec.model_copy(deep=True)
+    changed.ai_config.q_learning.learning_rate = 0.5
+    assert rt.reconfigure(changed)
+    assert rt.learner.decisions == 0 and rt.reset_reason
+    kept = await learning.keep_replaced(None, POLICY, rt)
+    assert kept is not None and kept.startswith("web-qtable-replaced-")
+    assert store.maps[kept]["qtable.npz"] == old
+    assert rt.replaced is None
