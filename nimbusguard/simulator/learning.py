@@ -5,10 +5,12 @@ evaluation (`nimbusguard.scaling.learner` module docstring): HPA recommendation,
 decision (the baseline acts while Learning), `record_scale`, learn. Nothing here decides or
 learns on its own.
 
-`train` runs episodes over a training trace. Between episodes it calibrates λ, the price of a
-violation, from the violation rate of the steps where the learner acted: the price is multiplied
-by rate ÷ aim (clipped to [0.5, 2]), aim = `BUDGET_SHARE` × the SLO budget. This is the
-learner's counterpart of hpa-tuned's grid search: both are calibrated on training data only.
+`train` runs episodes over a training trace with the default price of a violation (λ), then
+calibrates λ like hpa-tuned's grid search: one more pass over the training trace per price in
+`PRICE_FACTORS` × the default (each from the trained table, learning on as it would in a test),
+and the cheapest price whose violations stay within the SLO budget wins (if none does, the one
+with the fewest violations): the rule hpa-tuned follows. The Q-values need no relearning for
+another λ (they are kept per reward part). Both calibrations use the training data only.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from nimbusguard.scaling import hpa, learner
 from nimbusguard.scaling.observation import Observation
 from nimbusguard.simulator import baselines, model
 
-BUDGET_SHARE = 0.7  # aim at 70 % of the SLO budget, leaving room for a test trace's surprises
-MIN_ACTIVE_STEPS = 500  # fewer learner-acted steps say too little to move the price
+BUDGET_SHARE = 1.0  # the rule hpa-tuned follows: the cheapest setting within the budget
+PRICE_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,15 +78,29 @@ class QLearning:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Episode:
-    """What one training episode did."""
+    """What one training episode (or one calibration pass) did."""
 
     number: int
     slo_violation_fraction: float
-    learner_violation_fraction: float | None
     learner_share: float
     replica_hours: float
     slo_price: float
     phase: str
+    calibration: bool = False
+
+
+def _pass(
+    demand: model.FloatArray,
+    settings: model.ModelSettings,
+    brain: learner.QLearner,
+    progress: Callable[[int], None] | None,
+) -> tuple[model.RunMetrics, float]:
+    brain.forget_episode()
+    autoscaler = QLearning("qlearning", brain, settings)
+    trajectory = model.run(demand, autoscaler, settings, progress=progress)
+    acted = sum(mode != "baseline" for mode in autoscaler.modes) / max(len(autoscaler.modes), 1)
+    initial = settings.initial_replicas(demand)
+    return model.metrics(trajectory, initial, settings.step_seconds), acted
 
 
 def train(
@@ -96,32 +112,32 @@ def train(
     on_episode: Callable[[Episode], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> learner.QLearner:
-    """Train a learner on `demand` for `episodes` passes (module docstring)."""
+    """Train a learner on `demand` for `episodes` passes, then calibrate its price of a
+    violation (module docstring)."""
     brain = learner.QLearner(config, np.random.default_rng(seed))
-    aim = BUDGET_SHARE * settings.slo_budget
     for number in range(1, episodes + 1):
-        brain.forget_episode()
-        autoscaler = QLearning("qlearning", brain, settings)
-        trajectory = model.run(demand, autoscaler, settings, progress=progress)
-        acted = np.array([mode != "baseline" for mode in autoscaler.modes])
-        rate = None
-        if acted.sum() >= MIN_ACTIVE_STEPS:
-            rate = float(trajectory.violations[acted].mean())
-            factor = float(np.clip(max(rate, 1e-4) / aim, 0.5, 2.0)) if aim > 0 else 2.0
-            brain.set_slo_price(brain.slo_price * factor)
+        metrics, acted = _pass(demand, settings, brain, progress)
         if on_episode is not None:
-            metrics = model.metrics(
-                trajectory, settings.initial_replicas(demand), settings.step_seconds
-            )
             on_episode(
-                Episode(
-                    number=number,
-                    slo_violation_fraction=metrics.slo_violation_fraction,
-                    learner_violation_fraction=rate,
-                    learner_share=float(acted.mean()),
-                    replica_hours=metrics.replica_hours,
-                    slo_price=brain.slo_price,
-                    phase=brain.phase,
-                )
-            )
+                Episode(number, metrics.slo_violation_fraction, acted, metrics.replica_hours,
+                        brain.slo_price, brain.phase)
+            )  # fmt: skip
+    trained = brain.to_bytes()
+    aim = BUDGET_SHARE * settings.slo_budget
+    trials: list[tuple[bool, float, float]] = []  # (misses the aim, cost or violations, price)
+    for number, factor in enumerate(PRICE_FACTORS, start=episodes + 1):
+        price = config.reward.slo * factor
+        trial = learner.QLearner.from_bytes(trained, config, np.random.default_rng(seed))
+        trial.set_slo_price(price)
+        metrics, acted = _pass(demand, settings, trial, progress)
+        if on_episode is not None:
+            on_episode(
+                Episode(number, metrics.slo_violation_fraction, acted, metrics.replica_hours,
+                        price, trial.phase, calibration=True)
+            )  # fmt: skip
+        misses = metrics.slo_violation_fraction > aim
+        trials.append(
+            (misses, metrics.slo_violation_fraction if misses else metrics.replica_hours, price)
+        )
+    brain.set_slo_price(min(trials)[2])
     return brain

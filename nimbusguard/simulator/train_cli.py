@@ -42,13 +42,12 @@ def _train(args: argparse.Namespace) -> int:
     config = learning.learner_config(settings, flags)
 
     def report(episode: learning.Episode) -> None:
-        rate = episode.learner_violation_fraction
+        kind = "calibration pass" if episode.calibration else "episode"
         print(
-            f"episode {episode.number}: violations {episode.slo_violation_fraction:.2%} "
-            f"(learner acted in {episode.learner_share:.0%} of steps"
-            f"{'' if rate is None else f', {rate:.2%} there'}), "
-            f"{episode.replica_hours:.1f} replica-hours, phase {episode.phase}, "
-            f"price of a violation {episode.slo_price:.2f}"
+            f"{kind} {episode.number}: price of a violation {episode.slo_price:.2f}, "
+            f"violations {episode.slo_violation_fraction:.2%}, "
+            f"{episode.replica_hours:.1f} replica-hours, learner acted in "
+            f"{episode.learner_share:.0%} of steps, phase {episode.phase}"
         )
 
     with cli_args.progress_bars(not args.no_progress) as bars:
@@ -63,7 +62,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     cli_args.write_atomically(args.out, brain.to_bytes())
     print(
-        f"wrote {args.out}: {brain.states_visited} states visited, {brain.updates} updates; "
+        f"wrote {args.out}: price of a violation {brain.slo_price:.2f}, "
+        f"{brain.states_visited} states visited, {brain.updates} updates; "
         f"warm-start a policy with: kubectl create configmap <name>-qtable "
         f"--from-file=qtable.npz={args.out}"
     )

@@ -35,6 +35,7 @@ def test_train_then_simulate_everything(
     )
     assert (code, err) == (0, "")
     assert "episode 2:" in out
+    assert "calibration pass 7:" in out
     assert table.stat().st_size > 0
     report_path, plot_path = tmp_path / "report.json", tmp_path / "plot.png"
     code, out, err = run(
