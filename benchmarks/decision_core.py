@@ -1,6 +1,6 @@
 """Cost per decision of the pure decision core, without I/O and without LangGraph.
 
-    python benchmarks/decision_core.py [--decisions 20000] [--cpu 0]
+    python -m benchmarks.decision_core [--decisions 20000] [--cpu 0]
 
 One decision is what a workflow evaluation runs of `nimbusguard.scaling`: build the
 `Observation`, `HPABaseline.recommend`, `QLearner.decide`, `record_scale` when the replicas

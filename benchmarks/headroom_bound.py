@@ -1,6 +1,6 @@
 """How much a calibrated HPA leaves on the table: bounds that no causal autoscaler can beat much.
 
-    python benchmarks/headroom_bound.py      # after benchmarks/simulator_benchmark.py
+    python -m benchmarks.headroom_bound      # after benchmarks/simulator_benchmark.py
 
 For each test window it prints, in replica-hours and as a ratio to hpa-tuned (from
 docs/benchmarks/<trace>.json):

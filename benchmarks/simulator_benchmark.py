@@ -1,7 +1,7 @@
 """The simulator benchmark of docs/benchmarks.md: every autoscaler on every test trace.
 
-    python benchmarks/simulator_benchmark.py            # all traces, 5 seeds (≈10 min, 1 core)
-    python benchmarks/simulator_benchmark.py --only ramp --seeds 2
+    python -m benchmarks.simulator_benchmark            # all traces, 5 seeds (≈10 min, 1 core)
+    python -m benchmarks.simulator_benchmark --only ramp --seeds 2
 
 For each trace it runs, in-process, exactly the commands the docs show:
 

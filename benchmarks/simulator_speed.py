@@ -1,6 +1,6 @@
 """Wall time of one simulated run over the whole Alibaba trace (7.8 days, ≈44,800 steps of 15 s).
 
-    python benchmarks/simulator_speed.py [--repeats 3]
+    python -m benchmarks.simulator_speed [--repeats 3]
 
 Times `model.run` for each autoscaler, one seed, in this process (median of the repeats), with
 the Q-learner learning from nothing (the slowest case: it judges every decision).
@@ -13,8 +13,8 @@ import statistics
 import time
 
 import numpy as np
-from simulator_benchmark import alibaba_path
 
+from benchmarks.simulator_benchmark import alibaba_path
 from nimbusguard.scaling import learner
 from nimbusguard.simulator import baselines, learning, model, traces
 

@@ -1,6 +1,6 @@
 """Write the synthetic stress traces the benchmark uses (4 days each, 15 s rows).
 
-    python benchmarks/synthetic_traces.py --out build/traces
+    python -m benchmarks.synthetic_traces --out build/traces
 
 Each file has columns `time_seconds` and `load`; days 1-2 are for training and tuning
 (`--start 0 --end 48`), days 3-4 for testing (`--start 48 --end 96`). The seeds are fixed, so the
