@@ -66,7 +66,7 @@ class LearnerConfig:
 
     min_replicas: int = 1
     max_replicas: int = 10
-    learning_rate: float = 0.1
+    learning_rate: float = 0.02
     discount_factor: float = 0.9
     epsilon_start: float = 1.0
     epsilon_end: float = 0.01

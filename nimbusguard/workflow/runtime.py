@@ -111,8 +111,12 @@ class PolicyRuntime:
 
 
 def learner_config(spec: types.ScalingPolicySpec) -> learner_.LearnerConfig:
+    """The learner's settings: the spec's, plus the fields `from_spec` does not read."""
+    defaults = learner_.LearnerConfig()
     return learner_.LearnerConfig.from_spec(
-        spec, horizon_seconds=float(spec.ai_config.decision_horizon_seconds)
+        spec,
+        horizon_seconds=float(spec.ai_config.decision_horizon_seconds),
+        reward=dataclasses.replace(defaults.reward, slo_ratio=spec.ai_config.slo_ratio),
     )
 
 

@@ -159,7 +159,7 @@ def test_status_has_no_defaults(openapi: dict[str, Any]) -> None:
 
 def test_nested_spec_objects_are_defaulted(openapi: dict[str, Any]) -> None:
     ai = openapi["properties"]["spec"]["properties"]["aiConfig"]
-    assert ai["default"]["qLearning"]["learningRate"] == 0.1
+    assert ai["default"]["qLearning"]["learningRate"] == 0.02
     behavior = openapi["properties"]["spec"]["properties"]["scaling"]["properties"]["behavior"]
     assert behavior["default"]["scaleDown"]["stabilizationWindowSeconds"] == 300
 
