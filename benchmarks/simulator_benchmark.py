@@ -89,6 +89,15 @@ def shown(argv: list[str], name: str) -> str:
     return "nimbusguard " + " ".join(shlex.quote(w) if w != "$ALIBABA" else w for w in words)
 
 
+def portable(report: pathlib.Path) -> None:
+    """Rewrite the report's file paths as the docs show them ($ALIBABA, repository-relative),
+    so the committed JSON names no machine's directories."""
+    text = report.read_text()
+    text = text.replace(json.dumps(str(alibaba_path()))[1:-1], "$ALIBABA")
+    text = text.replace(json.dumps(str(ROOT) + "/")[1:-1], "")
+    report.write_text(text)
+
+
 def run_trace(name: str, spec: dict[str, Any], seeds: int) -> tuple[str, str]:
     """Train, simulate, and return the Markdown section for one trace and the commands."""
     base = ["--trace", str(spec["path"]), "--column", spec["column"]]
@@ -111,6 +120,7 @@ def run_trace(name: str, spec: dict[str, Any], seeds: int) -> tuple[str, str]:
         "--json", str(report.relative_to(ROOT)), "--plot", str(plot.relative_to(ROOT)),
     ]  # fmt: skip
     sim_cmd, sim_out = command(simulate)
+    portable(report)
     data = json.loads(report.read_text())
     tuned = data["settings"]["hpa_tuned"]
     table = sim_out[sim_out.index("| autoscaler") :].strip()
