@@ -26,7 +26,7 @@ from typing import Any
 import kubernetes
 import yaml
 
-from hack import loadgen
+from hack import loadgen, workloads
 from hack.demo import trace as trace_mod, view
 from hack.localcluster import LocalClusterError, LocalClusters, LocalPrometheus
 
@@ -75,31 +75,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "shop",
-                            "image": "registry.example/shop:1.0",
-                            "resources": {"requests": {"cpu": "1"}},
-                        }
-                    ]
-                },
-            },
-        },
-    }
 
 
 def scaling_policy(prometheus_url: str) -> dict[str, Any]:
@@ -229,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
                 say(5, "deploying the workload 'shop' (2 replicas) in the member cluster")
                 _wait_for_default_sa(member)
                 apps: Any = kubernetes.client.AppsV1Api(member)
-                apps.create_namespaced_deployment(NAMESPACE, deployment("shop", 2))
+                apps.create_namespaced_deployment(
+                    NAMESPACE, workloads.deployment("shop", 2, cpu="1")
+                )
                 say(6, f"starting the operator (log: {workdir / 'operator.log'})")
                 with operator(kubeconfig, workdir):
                     say(7, "creating the ScalingPolicy in the hub, targeting the member cluster")

@@ -26,6 +26,7 @@ import kubernetes
 import pytest
 import yaml
 
+from hack import workloads
 from hack.gen import kustomize, permissions
 from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
@@ -221,28 +222,9 @@ def _policy(name: str, target: str, **kw: Any) -> dict[str, Any]:
     return h.policy_body(name, target, **kw)
 
 
-def _cpu_deployment(namespace: str, name: str) -> dict[str, Any]:
+def _cpu_deployment(name: str) -> dict[str, Any]:
     """A Deployment whose kwok pods report 450m CPU against a 250m request (180 %)."""
-    labels = {"app": name}
-    return {
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {"kwok.x-k8s.io/usage-cpu": "450m"}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.invalid/app:1",
-                            "resources": {"requests": {"cpu": "250m"}},
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    return workloads.deployment(name, 1, cpu="250m", cpu_usage="450m")
 
 
 def _dashboard_queries() -> list[str]:
@@ -356,9 +338,7 @@ def _run_and_check(
 ) -> None:
     exporter.set("packaging", 3)  # 3 replicas' worth of demand
     h.create_deployment(hub_api, hub_ns, "web", replicas=1)
-    support.apps_v1(member_api).create_namespaced_deployment(
-        member_ns, _cpu_deployment(member_ns, "edge")
-    )
+    support.apps_v1(member_api).create_namespaced_deployment(member_ns, _cpu_deployment("edge"))
     h.create_policy(
         hub_api,
         hub_ns,

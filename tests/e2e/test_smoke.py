@@ -12,6 +12,7 @@ import kubernetes
 import pytest
 import yaml
 
+from hack import workloads
 from tests.e2e import support
 from tests.e2e.support import ROOT, E2EClusters, wait_until
 
@@ -23,28 +24,7 @@ SAMPLES = sorted(
 
 def deployment(name: str, replicas: int, *, cpu_usage: str | None = None) -> dict[str, Any]:
     """A Deployment for kwok nodes; `cpu_usage` is the CPU kwok reports for each pod."""
-    annotations = {"kwok.x-k8s.io/usage-cpu": cpu_usage} if cpu_usage else {}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}, "annotations": annotations},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.invalid/app:1",
-                            "resources": {"requests": {"cpu": "500m", "memory": "64Mi"}},
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    return workloads.deployment(name, replicas, memory="64Mi", cpu_usage=cpu_usage)
 
 
 def running_pods(api: Any, namespace: str, app: str) -> list[str]:

@@ -8,34 +8,15 @@ from typing import Any
 
 import kubernetes
 
+from hack import workloads
 from tests.e2e import support
 
 GROUP, VERSION, PLURAL = "nimbusguard.io", "v1", "scalingpolicies"
 
 
 def create_deployment(api: Any, namespace: str, name: str, replicas: int) -> None:
-    labels = {"app": name}
     support.apps_v1(api).create_namespaced_deployment(
-        namespace,
-        {
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "app",
-                                "image": "registry.invalid/app:1",
-                                "resources": {"requests": {"cpu": "500m"}},
-                            }
-                        ]
-                    },
-                },
-            },
-        },
+        namespace, workloads.deployment(name, replicas)
     )
 
 
