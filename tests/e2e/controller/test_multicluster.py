@@ -61,7 +61,12 @@ def test_member_target_is_scaled_and_an_outage_only_affects_its_policies(
 
     # The member's Deployment follows the hub's policy.
     h.wait_replicas(member_api, member_ns, "edge", 3)
-    assert h.condition(hub_api, hub_ns, "edge", "ClusterReachable")["status"] == "True"
+    # The status write follows the scale: wait for it rather than racing it.
+    support.wait_until(
+        lambda: h.condition(hub_api, hub_ns, "edge", "ClusterReachable").get("status") == "True",
+        timeout=30,
+        what="ClusterReachable=True on the member policy",
+    )
     assert (
         f"in cluster '{e2e_clusters.member_context}'"
         in h.condition(hub_api, hub_ns, "edge", "TargetFound")["message"]
