@@ -36,6 +36,17 @@ from tests.e2e.operator_process import OperatorProcess
 
 CONFIG = support.ROOT / "config"
 SYSTEM = "nimbusguard-system"
+
+
+def _monitor_job() -> str:
+    """The job label the ServiceMonitor gives the operator's series: what the alerts and the
+    dashboard select, so this suite's Prometheus scrapes the operator under the same name."""
+    monitor = yaml.safe_load((CONFIG / "prometheus" / "monitor.yaml").read_text())
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (job,) = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    return str(job)
+
+
 MANAGER_SA = "nimbusguard-controller-manager"
 MEMBER_SA = "nimbusguard-member-scaler"
 MEMBER_TOKEN_SECRET = "nimbusguard-member-scaler-token"
@@ -314,7 +325,7 @@ def test_the_operator_works_with_exactly_its_rbac(
         scrape = [
             {"job_name": "e2e", "static_configs": [{"targets": [exporter.target]}]},
             {
-                "job_name": "nimbusguard-controller-manager-metrics-service",
+                "job_name": _monitor_job(),
                 "static_configs": [{"targets": [f"127.0.0.1:{operator.port}"]}],
             },
         ]

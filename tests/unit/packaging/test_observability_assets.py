@@ -109,9 +109,25 @@ def test_every_runbook_section_has_an_alert() -> None:
     assert sections == alerts
 
 
+MONITOR = CONFIG / "prometheus" / "monitor.yaml"
+
+
+def test_alerts_and_dashboard_select_the_job_label_the_monitor_sets() -> None:
+    # The default job label is the Service's name, which overlays prefix; the monitor pins it.
+    monitor = yaml.safe_load(MONITOR.read_text())
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (job,) = [
+        r["replacement"] for r in endpoint.get("relabelings", []) if r["targetLabel"] == "job"
+    ]
+    exprs = [a["expr"] for a in _alerts()] + [expr for _, expr in _dashboard_exprs()]
+    selected = [m for expr in exprs for m in re.findall(r'job="([^"]+)"', expr)]
+    assert len(selected) >= 2, "the operator-down alert and the instances panel select by job"
+    assert set(selected) == {job}
+
+
 # promtool ------------------------------------------------------------------------------------
 
-JOB = 'job="nimbusguard-controller-manager-metrics-service"'
+JOB = 'job="nimbusguard-operator"'
 
 
 def _series(*pairs: tuple[str, str]) -> list[dict[str, str]]:
