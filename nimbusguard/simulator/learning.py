@@ -28,21 +28,23 @@ BUDGET_SHARE = 1.0  # the rule hpa-tuned follows: the cheapest setting within th
 PRICE_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
+_OPERATOR = learner.LearnerConfig()  # the defaults, which a unit test ties to the API's
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class LearnerFlags:
-    """The learner's settings that `simulate` and `train` take as flags."""
+    """The learner's settings that `simulate` and `train` take as flags (operator defaults)."""
 
-    learning_rate: float = 0.02
-    discount_factor: float = 0.9
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.01
-    epsilon_decay_decisions: int = 1000
+    learning_rate: float = _OPERATOR.learning_rate
+    discount_factor: float = _OPERATOR.discount_factor
+    epsilon_start: float = _OPERATOR.epsilon_start
+    epsilon_end: float = _OPERATOR.epsilon_end
+    epsilon_decay_decisions: int = _OPERATOR.epsilon_decay_decisions
 
 
 def learner_config(settings: model.ModelSettings, flags: LearnerFlags) -> learner.LearnerConfig:
     """The learner configuration for the model: its bounds, its startup delay as the horizon,
     and its SLO as a ratio to the HPA target."""
-    default = learner.LearnerConfig()
     return learner.LearnerConfig(
         min_replicas=settings.min_replicas,
         max_replicas=settings.max_replicas,
@@ -52,7 +54,7 @@ def learner_config(settings: model.ModelSettings, flags: LearnerFlags) -> learne
         epsilon_end=flags.epsilon_end,
         epsilon_decay_decisions=flags.epsilon_decay_decisions,
         reward=dataclasses.replace(
-            default.reward, slo_ratio=settings.slo_utilization / settings.hpa_target
+            _OPERATOR.reward, slo_ratio=settings.slo_utilization / settings.hpa_target
         ),
         horizon_seconds=settings.startup_seconds,
     )
