@@ -125,6 +125,26 @@ def wait_phase(api: Any, namespace: str, name: str, phase: str, timeout: float =
     )
 
 
+def wait_condition(
+    api: Any,
+    namespace: str,
+    name: str,
+    type_: str,
+    *,
+    status_: str | None = None,
+    reason: str | None = None,
+    timeout: float = 60,
+) -> None:
+    """Poll until the policy's `type_` condition has the given status and/or reason."""
+    wanted = {k: v for k, v in (("status", status_), ("reason", reason)) if v is not None}
+    assert wanted, "say which status or reason to wait for"
+    support.wait_until(
+        lambda: all(condition(api, namespace, name, type_).get(k) == v for k, v in wanted.items()),
+        timeout=timeout,
+        what=f"condition {type_} {wanted} on policy {namespace}/{name}",
+    )
+
+
 def wait_replicas(api: Any, namespace: str, name: str, count: int, timeout: float = 60) -> None:
     support.wait_until(
         lambda: replicas(api, namespace, name) == count,

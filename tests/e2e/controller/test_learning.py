@@ -105,11 +105,7 @@ def test_closed_loop_scales_up_fast_down_after_the_cooldown_and_falls_back_safel
     # Prometheus dies: Fallback, and the replicas stay where they are.
     settled = recorder.poll()
     prom.kill()
-    support.wait_until(
-        lambda: h.condition(api, ns, "loop", "Fallback").get("status") == "True",
-        timeout=4 * interval + 10,
-        what="Fallback=True",
-    )
+    h.wait_condition(api, ns, "loop", "Fallback", status_="True", timeout=4 * interval + 10)
     assert h.condition(api, ns, "loop", "MetricsAvailable")["status"] == "False"
     load.demand = 0.1  # would mean scaling down, if anybody could see it
     deadline = time.monotonic() + 3 * interval
@@ -124,11 +120,7 @@ def test_closed_loop_scales_up_fast_down_after_the_cooldown_and_falls_back_safel
 
     # It comes back: decisions on the metric again.
     prom.start()
-    support.wait_until(
-        lambda: h.condition(api, ns, "loop", "MetricsAvailable").get("status") == "True",
-        timeout=6 * interval + 10,
-        what="MetricsAvailable=True again",
-    )
+    h.wait_condition(api, ns, "loop", "MetricsAvailable", status_="True", timeout=6 * interval + 10)
 
 
 def test_the_q_table_survives_a_crash(
@@ -161,11 +153,7 @@ def test_the_q_table_survives_a_crash(
 
     operator.kill()  # no chance to write anything more
     scenario.operator()
-    support.wait_until(
-        lambda: h.condition(api, ns, "mem", "QTableLoaded").get("reason") == "Restored",
-        timeout=60,
-        what="the Q-table restored",
-    )
+    h.wait_condition(api, ns, "mem", "QTableLoaded", reason="Restored")
     after = h.status(api, ns, "mem")["learning"]
     # Learning continues from the persisted table: at most one window lost, epsilon not reset.
     assert after["updates"] >= before["updates"] - 1
@@ -185,11 +173,7 @@ def test_a_corrupt_q_table_is_kept_and_the_policy_starts_afresh(scenario: Scenar
     scenario.demand(1)
     scenario.policy("bad", "bad")
     scenario.operator()
-    support.wait_until(
-        lambda: h.condition(api, ns, "bad", "QTableLoaded").get("reason") == "QTableCorrupt",
-        timeout=60,
-        what="QTableLoaded=False QTableCorrupt",
-    )
+    h.wait_condition(api, ns, "bad", "QTableLoaded", reason="QTableCorrupt")
     kept = [
         cm.metadata.name
         for cm in support.core_v1(api).list_namespaced_config_map(ns).items

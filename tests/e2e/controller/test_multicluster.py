@@ -62,11 +62,7 @@ def test_member_target_is_scaled_and_an_outage_only_affects_its_policies(
     # The member's Deployment follows the hub's policy.
     h.wait_replicas(member_api, member_ns, "edge", 3)
     # The status write follows the scale: wait for it rather than racing it.
-    support.wait_until(
-        lambda: h.condition(hub_api, hub_ns, "edge", "ClusterReachable").get("status") == "True",
-        timeout=30,
-        what="ClusterReachable=True on the member policy",
-    )
+    h.wait_condition(hub_api, hub_ns, "edge", "ClusterReachable", status_="True", timeout=30)
     assert (
         f"in cluster '{e2e_clusters.member_context}'"
         in h.condition(hub_api, hub_ns, "edge", "TargetFound")["message"]
@@ -75,13 +71,7 @@ def test_member_target_is_scaled_and_an_outage_only_affects_its_policies(
     # The member's API server goes away: only its policy notices.
     e2e_clusters.local.stop_apiserver("member")
     try:
-        support.wait_until(
-            lambda: (
-                h.condition(hub_api, hub_ns, "edge", "ClusterReachable").get("status") == "False"
-            ),
-            timeout=60,
-            what="ClusterReachable=False on the member policy",
-        )
+        h.wait_condition(hub_api, hub_ns, "edge", "ClusterReachable", status_="False")
         assert h.status(hub_api, hub_ns, "edge")["phase"] == "Learning"  # kept, not Error
         assert h.status(hub_api, hub_ns, "edge")["currentReplicas"] == 3  # last replicas kept
         assert h.condition(hub_api, hub_ns, "edge", "Ready")["status"] == "False"
@@ -93,13 +83,9 @@ def test_member_target_is_scaled_and_an_outage_only_affects_its_policies(
         e2e_clusters.local.start_apiserver("member")
 
     # It recovers by itself.
-    support.wait_until(
-        lambda: h.condition(hub_api, hub_ns, "edge", "ClusterReachable").get("status") == "True",
-        timeout=90,
-        what="ClusterReachable=True again",
-    )
+    h.wait_condition(hub_api, hub_ns, "edge", "ClusterReachable", status_="True", timeout=90)
     load_exporter.set(f"{series}-edge", 4)
-    h.wait_replicas(member_api, member_ns, "edge", 4, timeout=60)
+    h.wait_replicas(member_api, member_ns, "edge", 4)
     assert h.condition(hub_api, hub_ns, "edge", "Ready")["status"] == "True"
 
 

@@ -82,11 +82,7 @@ def test_a_policy_warm_starts_from_a_trained_q_table(
     h.create_policy(api, ns, body)
     scenario.operator()
 
-    support.wait_until(
-        lambda: h.condition(api, ns, "warm", "QTableLoaded").get("reason") == "WarmStarted",
-        timeout=60,
-        what="QTableLoaded WarmStarted",
-    )
+    h.wait_condition(api, ns, "warm", "QTableLoaded", reason="WarmStarted")
     learning = h.status(api, ns, "warm")["learning"]
     assert learning["updates"] >= updates
     # A warm start still has to beat the baseline on this workload before it acts.
