@@ -106,7 +106,8 @@ class Reconciler:
         self.clock = clock
         self._memory: dict[str, _Memory] = {}
         self._phases: dict[str, str] = {}
-        self._hpas: dict[tuple[str, str], tuple[float, list[str]]] = {}
+        # Per (cluster, namespace): when listed, and every HPA's target there.
+        self._hpas: dict[tuple[str, str], tuple[float, list[workloads.HpaTarget]]] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
 
     # -- entry points used by the kopf handlers ----------------------------------------------
@@ -390,14 +391,14 @@ class Reconciler:
         now = time.monotonic()
         if cached is None or now - cached[0] > HPA_CACHE_SECONDS:
             try:
-                names = await workloads.competing_hpas(api, ref)
+                targets = await workloads.hpa_targets(api, ref.namespace, ref.cluster)
             except errors.ClientError as exc:
                 # Not being allowed to list HPAs must not stop scaling; say it once in the log.
                 log.debug("could not list HorizontalPodAutoscalers: %s", exc)
-                names = []
-            cached = (now, names)
+                targets = []
+            cached = (now, targets)
             self._hpas[cache_key] = cached
-        hpas = cached[1]
+        hpas = workloads.competing_hpas(cached[1], ref)
         if not hpas:
             return None
         return (

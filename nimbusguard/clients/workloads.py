@@ -109,16 +109,37 @@ async def scale(api: k8s.ApiClient, ref: TargetRef, replicas: int) -> int:
     return set_to
 
 
-async def competing_hpas(api: k8s.ApiClient, ref: TargetRef) -> list[str]:
-    """Names of HorizontalPodAutoscalers that also scale the target."""
+@dataclasses.dataclass(frozen=True)
+class HpaTarget:
+    """What one HorizontalPodAutoscaler scales."""
+
+    hpa: str
+    kind: str
+    name: str
+    group: str  # "" for a scaleTargetRef without a group
+
+    def scales(self, ref: TargetRef) -> bool:
+        return self.kind == ref.kind and self.name == ref.name and self.group in ("apps", "")
+
+
+async def hpa_targets(api: k8s.ApiClient, namespace: str, cluster: str | None) -> list[HpaTarget]:
+    """The HorizontalPodAutoscalers of a namespace and what each scales (one list call, which
+    the caller may share between every target of the namespace)."""
     autoscaling = k8s.AutoscalingV2Api(api)
     result: Any = await kube.call(
-        autoscaling.list_namespaced_horizontal_pod_autoscaler, ref.namespace, cluster=ref.cluster
+        autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace, cluster=cluster
     )
-    names = []
-    for hpa in result.items or []:
-        target = hpa.spec.scale_target_ref
-        group = (target.api_version or "").split("/")[0]
-        if target.kind == ref.kind and target.name == ref.name and group in ("apps", ""):
-            names.append(hpa.metadata.name)
-    return sorted(names)
+    return [
+        HpaTarget(
+            hpa=hpa.metadata.name,
+            kind=hpa.spec.scale_target_ref.kind,
+            name=hpa.spec.scale_target_ref.name,
+            group=(hpa.spec.scale_target_ref.api_version or "").split("/")[0],
+        )
+        for hpa in result.items or []
+    ]
+
+
+def competing_hpas(targets: list[HpaTarget], ref: TargetRef) -> list[str]:
+    """Names of the HorizontalPodAutoscalers among `targets` that also scale `ref`."""
+    return sorted(t.hpa for t in targets if t.scales(ref))

@@ -66,4 +66,13 @@ def test_a_horizontal_pod_autoscaler_on_the_target_is_a_conflict(scenario: Scena
     conflict = h.condition(hub_api, ns, "legacy", "Conflict")
     assert conflict["status"] == "True"
     assert "HorizontalPodAutoscaler legacy-hpa" in conflict["message"]
+
+    # Another target in the same namespace, without an HPA, is not affected by it (the
+    # namespace's HPA list is shared between its policies, what each scales is not).
+    scenario.deployment("fresh", 1)
+    scenario.demand(3, series="fresh")
+    scenario.policy("fresh", "fresh", series="fresh")
+    h.wait_replicas(hub_api, ns, "fresh", 3, timeout=40)
+    h.wait_phase(hub_api, ns, "fresh", "Learning")
+    assert h.condition(hub_api, ns, "fresh", "Conflict")["status"] == "False"
     assert h.replicas(hub_api, ns, "legacy") == 1
