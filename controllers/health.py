@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 from aiohttp import web
+from prometheus_client import aiohttp as prom_aiohttp
 
 from controllers import observability
 from nimbusguard.clients import errors
@@ -62,11 +63,8 @@ def app(readiness: Readiness, metrics: observability.Metrics) -> web.Application
             text=json.dumps(body), status=200 if ok else 503, content_type="application/json"
         )
 
-    async def metrics_(_: web.Request) -> web.Response:
-        return web.Response(
-            body=metrics.exposition(),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
+    # prometheus-client's own handler: content negotiation (OpenMetrics), gzip, name[] filter.
+    metrics_ = prom_aiohttp.make_aiohttp_handler(metrics.registry)
 
     application = web.Application()
     application.add_routes(
