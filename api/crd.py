@@ -28,6 +28,15 @@ def openapi_schema() -> dict[str, Any]:
     return root
 
 
+def explained_schema() -> dict[str, Any]:
+    """openapi_schema() with defaults, ranges and choices spelled out in the spec's
+    descriptions: `kubectl explain` prints descriptions only (docs/configuration.md has them
+    in columns of their own, from openapi_schema())."""
+    root = openapi_schema()
+    root["properties"]["spec"] = schema.with_explain_suffixes(root["properties"]["spec"])
+    return root
+
+
 def custom_resource_definition() -> dict[str, Any]:
     """The whole CRD object, ready to be written as YAML."""
     return {
@@ -57,7 +66,7 @@ def custom_resource_definition() -> dict[str, Any]:
                     "additionalPrinterColumns": [
                         c.to_json() for c in types.ScalingPolicy.crd.printer_columns
                     ],
-                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "schema": {"openAPIV3Schema": explained_schema()},
                 }
             ],
         },

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from typing import Any
 
 import pydantic
@@ -176,3 +177,91 @@ def undescribed(node: JSON, path: str = "") -> list[str]:
     if "items" in node:
         missing.extend(undescribed(node["items"], f"{path}[]"))
     return missing
+
+
+# ---------------------------------------------------------------------------------------------
+# kubectl explain prints a field's description, never its default, bounds or enum
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k}: {_default_text(v)}" for k, v in sorted(value.items()))
+        return "{" + inner + "}"
+    if isinstance(value, float | int):
+        return _number(value)
+    return str(value)
+
+
+# `self >= 0`, `self > 0.0 && self <= 1.0`: bounds written as CEL rules on a scalar field.
+_CEL_BOUND = re.compile(r"\bself\s*(>=|>|<=|<)\s*(-?\d+(?:\.\d+)?)\b")
+
+# Object defaults longer than this are left to their fields' own descriptions.
+_MAX_DEFAULT_TEXT = 100
+
+
+def explain_suffix(prop: JSON, *, required: bool) -> str:
+    """What kubectl explain would otherwise hide: required/default, range, choices, length.
+
+    E.g. "Default: 30. Range: 5 to 3600." The sentences are derived from the schema itself,
+    so they cannot disagree with what the API server enforces.
+    """
+    parts: list[str] = []
+    if required:
+        parts.append("Required.")
+    elif "default" in prop:
+        text = _default_text(prop["default"])
+        if isinstance(prop["default"], dict) and len(text) > _MAX_DEFAULT_TEXT:
+            parts.append("Default: every field below at its default.")
+        else:
+            parts.append(f"Default: {text}.")
+    elif "efaults to" in prop.get("description", "") or "bsent" in prop.get("description", ""):
+        parts.append("Optional.")  # the description says what absent means
+    else:
+        parts.append("Optional, no default.")
+    low, high = prop.get("minimum"), prop.get("maximum")
+    low_open, high_open = prop.get("exclusiveMinimum", False), prop.get("exclusiveMaximum", False)
+    for rule in prop.get("x-kubernetes-validations", []):
+        for op, bound in _CEL_BOUND.findall(rule["rule"]):
+            value = float(bound) if "." in bound else int(bound)
+            if op.startswith(">"):
+                low, low_open = value, op == ">"
+            else:
+                high, high_open = value, op == "<"
+    if low is not None and high is not None and not low_open and not high_open:
+        parts.append(f"Range: {_number(low)} to {_number(high)}.")
+    else:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'above' if low_open else 'at least'} {_number(low)}")
+        if high is not None:
+            bounds.append(f"{'below' if high_open else 'at most'} {_number(high)}")
+        if bounds:
+            parts.append(f"Range: {', '.join(bounds)}.")
+    if "enum" in prop and len(prop["enum"]) > 1:
+        parts.append("One of: " + ", ".join(str(v) for v in prop["enum"]) + ".")
+    if "minLength" in prop or "maxLength" in prop:
+        parts.append(f"Length: {prop.get('minLength', 0)} to {prop.get('maxLength', 'any')}.")
+    return " ".join(parts)
+
+
+def with_explain_suffixes(node: JSON) -> JSON:
+    """A copy in which every property's description ends with its `explain_suffix`."""
+    out = dict(node)
+    required = set(node.get("required", []))
+    if "properties" in node:
+        props = {}
+        for name, prop in node["properties"].items():
+            described = with_explain_suffixes(prop)
+            suffix = explain_suffix(prop, required=name in required)
+            described["description"] = f"{prop.get('description', '').rstrip()} {suffix}".strip()
+            props[name] = described
+        out["properties"] = props
+    if "items" in node:
+        out["items"] = with_explain_suffixes(node["items"])
+    return out

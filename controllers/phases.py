@@ -114,5 +114,7 @@ def assess(facts: Facts) -> Verdict:
             if facts.learner_active
             else "the HPA formula decides while the Q-learner learns"
         )
-    ready = cond.Update(cond.READY, may_act, reason, message)
+    # Paused on purpose is healthy: Ready stays True (reason Paused), as KEDA does, so GitOps
+    # health checks (kstatus, Flux wait) do not report a paused policy as failing.
+    ready = cond.Update(cond.READY, may_act or phase == "Paused", reason, message)
     return Verdict(phase, may_act, reason, message, (ready, *updates))

@@ -126,6 +126,7 @@ def build(
             confidence=min(1.0, max(0.0, d.confidence)),
             reasoning=d.reasoning[:2048],
             time=when,
+            baseline_replicas=d.baseline_replicas,
         )
         judged, succeeded = _judge(previous, outcome, spec.scaling.behavior.tolerance)
         metrics.judged_decisions += judged
@@ -167,4 +168,38 @@ def build(
         metrics=metrics if evaluated or previous.metrics else None,
         learning=learning or previous.learning,
         conditions=conditions,
+        metric_summary=_metric_summary(spec, outcome, previous, evaluated=evaluated),
+        acting=_ACTING.get(verdict.phase),
     )
+
+
+# Who sets the replicas in each phase (status.acting, the kubectl column).
+_ACTING: dict[str, types.Acting] = {"Learning": "hpa", "Active": "learner"}
+
+
+def _short(value: float) -> str:
+    """A number in few characters: 1234, 412, 41.2, 62, 0.412."""
+    return str(round(value)) if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _metric_summary(
+    spec: types.ScalingPolicySpec,
+    outcome: Outcome,
+    previous: types.ScalingPolicyStatus,
+    *,
+    evaluated: bool,
+) -> str | None:
+    """The primary metric per replica now / its target, as the HPA's TARGETS column shows it."""
+    prom, cpu = spec.metrics.prometheus, spec.metrics.cpu
+    if prom is not None:
+        target, unit, source = prom.target_value, "", "prometheus"
+    elif cpu is not None:
+        target, unit, source = float(cpu.target_utilization), "%", "cpu"
+    else:
+        return None
+    reading = outcome.reading
+    if reading is not None and reading.source == source:
+        return f"{_short(reading.utilization * target)}{unit}/{_short(target)}{unit}"
+    if evaluated and outcome.metric_error is not None:
+        return f"<unknown>/{_short(target)}{unit}"
+    return previous.metric_summary

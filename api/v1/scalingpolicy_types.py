@@ -24,6 +24,8 @@ DecisionAction = Literal["scale_up", "scale_down", "hold"]
 DecisionMode = Literal["baseline", "explore", "exploit", "fallback", "cooldown"]
 MetricType = Literal["AverageValue", "Value"]
 ConditionStatus = Literal["True", "False", "Unknown"]
+# Who sets the replicas now: the HPA formula (phase Learning) or the promoted learner (Active).
+Acting = Literal["hpa", "learner"]
 
 # Names of Kubernetes objects and kubeconfig contexts, bounded so CEL cost estimates stay small.
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -267,14 +269,19 @@ class CpuMetric(Model):
 
 
 class MetricsSpec(Model):
-    """Where the load signal comes from. The first source given is primary; the others are
-    used by the fallback ladder when the primary fails."""
+    """Where the load signal comes from. prometheus is the primary source whenever it is set
+    (whatever the order in the manifest); cpu is then the secondary, which the fallback ladder
+    uses when the primary fails. With cpu alone, cpu is primary."""
 
     prometheus: PrometheusMetric | None = Field(
-        default=None, description="A Prometheus query and its target (primary when set)."
+        default=None,
+        description="A Prometheus query and its target; the primary source when set. "
+        "Absent means cpu alone.",
     )
     cpu: CpuMetric | None = Field(
-        default=None, description="Pod CPU utilization from metrics.k8s.io and its target."
+        default=None,
+        description="Pod CPU utilization from metrics.k8s.io and its target; primary when "
+        "prometheus is absent, else the fallback's secondary. Absent means prometheus alone.",
     )
 
     model_config = pydantic.ConfigDict(
@@ -332,7 +339,8 @@ class QLearningSpec(Model):
     )
     warm_start: QTableRef | None = Field(
         default=None,
-        description="Start from this pre-trained Q-table instead of an empty one.",
+        description="Start from this pre-trained Q-table instead of an empty one. Absent "
+        "means start empty (or from the policy's own stored table).",
     )
 
     model_config = pydantic.ConfigDict(
@@ -478,6 +486,12 @@ class Decision(Model):
     )
     reasoning: str = Field(max_length=2048, description="Why, in one or two sentences.")
     time: datetime.datetime = Field(description="When the decision was taken.")
+    baseline_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas the HPA formula recommended at the same evaluation: the "
+        "counterfactual when the learner acts, the decision itself when the HPA acts.",
+    )
 
 
 class ScaleAction(Model):
@@ -571,6 +585,19 @@ class ScalingPolicyStatus(Model):
     target_replicas: int | None = Field(
         default=None, ge=0, description="Replicas the last decision asked for."
     )
+    metric_summary: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The primary metric per replica now, against its target, as kubectl get "
+        "shows it (the HPA's TARGETS): 62%/70% for cpu, 412/500 for prometheus, "
+        "<unknown>/500 when the last read failed.",
+    )
+    acting: Acting | None = Field(
+        default=None,
+        description="Who sets the replicas now: hpa (the HPA formula, while the learner "
+        "learns in its shadow; phase Learning) or learner (promoted, through the shield; "
+        "phase Active). Absent while paused, initializing or in error.",
+    )
     last_scaling_time: datetime.datetime | None = Field(
         default=None, description="When the operator last changed the target's replicas."
     )
@@ -614,25 +641,59 @@ class ScalingPolicy(Model):
     """A learning autoscaler for one workload, in this cluster or a member cluster."""
 
     crd: ClassVar[schema.CRDMeta] = schema.CRDMeta(
+        # Fits a 120-column terminal with names of 16 characters (tests/unit/api/test_crd.py);
+        # the rest is in -o wide.
         printer_columns=(
             schema.PrinterColumn("Target", "string", ".spec.target.name", "Target workload."),
             schema.PrinterColumn(
+                "Kind", "string", ".spec.target.kind", "Kind of the target.", priority=1
+            ),
+            schema.PrinterColumn(
                 "Cluster", "string", ".spec.target.cluster", "Member cluster context.", priority=1
+            ),
+            schema.PrinterColumn(
+                "Metric",
+                "string",
+                ".status.metricSummary",
+                "Primary metric per replica now / its target (as the HPA's TARGETS).",
             ),
             schema.PrinterColumn("Min", "integer", ".spec.scaling.minReplicas", "minReplicas."),
             schema.PrinterColumn("Max", "integer", ".spec.scaling.maxReplicas", "maxReplicas."),
             schema.PrinterColumn(
-                "Current", "integer", ".status.currentReplicas", "Replicas of the target now."
+                "Replicas", "integer", ".status.currentReplicas", "Replicas of the target now."
             ),
             schema.PrinterColumn(
-                "Desired", "integer", ".status.targetReplicas", "Replicas last decided."
+                "Acting", "string", ".status.acting", "Who sets the replicas: hpa or learner."
             ),
             schema.PrinterColumn("Phase", "string", ".status.phase", "Lifecycle phase."),
+            schema.PrinterColumn(
+                "Ready",
+                "string",
+                '.status.conditions[?(@.type=="Ready")].status',
+                "Ready condition (True while paused on purpose).",
+            ),
+            schema.PrinterColumn(
+                "Desired", "integer", ".status.targetReplicas", "Replicas last decided.", priority=1
+            ),
+            schema.PrinterColumn(
+                "HPA",
+                "integer",
+                ".status.lastDecision.baselineReplicas",
+                "Replicas the HPA formula recommended at the last decision.",
+                priority=1,
+            ),
             schema.PrinterColumn(
                 "Mode",
                 "string",
                 ".status.lastDecision.mode",
                 "Who took the last decision.",
+                priority=1,
+            ),
+            schema.PrinterColumn(
+                "Reason",
+                "string",
+                '.status.conditions[?(@.type=="Ready")].reason',
+                "Reason of the Ready condition.",
                 priority=1,
             ),
             schema.PrinterColumn(
@@ -648,7 +709,10 @@ class ScalingPolicy(Model):
         default="ScalingPolicy", description="Kind of this object."
     )
     metadata: ObjectMeta = Field(description="Standard object metadata.")
-    spec: ScalingPolicySpec = Field(description="Desired behaviour.")
+    spec: ScalingPolicySpec = Field(
+        description="What to scale (target), between which bounds and how fast (scaling), "
+        "on which signal (metrics), and how the learner learns (aiConfig)."
+    )
     status: ScalingPolicyStatus = Field(
         default_factory=ScalingPolicyStatus, description="Observed state, written by the operator."
     )

@@ -83,6 +83,12 @@ def test_paused_wins_over_everything() -> None:
     assert (v.phase, v.may_act) == ("Paused", False)
 
 
+def test_paused_is_ready_with_reason_paused() -> None:
+    # A pause is intended: GitOps health checks must not see the policy as failing.
+    ready = _conds(phases.assess(_facts(paused=True)))[cond.READY]
+    assert (ready.status, ready.reason) == (True, "Paused")
+
+
 errors_ = hs.sampled_from(
     [
         None,
@@ -123,5 +129,5 @@ def test_acting_requires_a_healthy_unpaused_unconflicted_target(
     if v.may_act:
         assert v.phase in ("Learning", "Active")
     ready = _conds(v)[cond.READY]
-    assert ready.status is v.may_act
+    assert ready.status is (v.may_act or paused)
     assert ready.reason

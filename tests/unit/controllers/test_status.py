@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from api.v1 import scalingpolicy_types as types
@@ -172,3 +173,67 @@ def test_status_round_trips_through_the_crd_schema() -> None:
     )
     schema = crd.openapi_schema()["properties"]["status"]
     jsonschema.Draft4Validator(schema).validate(new.to_json_dict())
+
+
+def test_metric_column_shows_cpu_now_against_target() -> None:
+    new = _build(
+        types.ScalingPolicyStatus(),
+        status.Outcome(target=TARGET, reading=_reading(1.24), decision=_decision(4)),
+    )
+    assert new.metric_summary == "62%/50%"
+    assert new.acting == "hpa"
+
+
+def test_metric_column_shows_prometheus_per_replica_and_unknown_on_failure() -> None:
+    spec = SPEC.model_copy(
+        update={
+            "metrics": types.MetricsSpec.model_validate(
+                {
+                    "prometheus": {
+                        "serverAddress": "http://p:9090",
+                        "query": "q",
+                        "targetValue": 500,
+                    },
+                    "cpu": {"targetUtilization": 50},
+                }
+            )
+        }
+    )
+
+    def build(outcome: status.Outcome, previous: types.ScalingPolicyStatus) -> str | None:
+        return status.build(
+            previous=previous,
+            spec=spec,
+            generation=1,
+            verdict=_verdict(),
+            outcome=outcome,
+            evaluated=True,
+            now=NOW,
+            last_scale=None,
+            learning=None,
+        ).metric_summary
+
+    reading = sources.Reading("prometheus", 1237.5, 0.825, "detail")
+    assert build(status.Outcome(target=TARGET, reading=reading), types.ScalingPolicyStatus()) == (
+        "412/500"
+    )
+    failed = status.Outcome(target=TARGET, metric_error="timeout", decision=_decision(3))
+    assert build(failed, types.ScalingPolicyStatus()) == "<unknown>/500"
+
+
+def test_acting_follows_the_phase() -> None:
+    outcome = status.Outcome(target=TARGET, reading=_reading(1.0), decision=_decision(3))
+    active = _build(types.ScalingPolicyStatus(), outcome, _verdict(learner_active=True))
+    paused = _build(types.ScalingPolicyStatus(), outcome, _verdict(paused=True))
+    assert (active.acting, paused.acting) == ("learner", None)
+
+
+def test_the_decision_keeps_the_hpa_counterfactual() -> None:
+    decision = _decision(5, mode="exploit")
+    decision = dataclasses.replace(decision, baseline_replicas=4)
+    new = _build(
+        types.ScalingPolicyStatus(),
+        status.Outcome(target=TARGET, reading=_reading(1.5), decision=decision),
+    )
+    assert new.last_decision is not None
+    assert new.last_decision.baseline_replicas == 4
