@@ -16,6 +16,7 @@ from nimbusguard import version
 # Modules that contribute sub-commands. `register` only declares arguments; heavy imports happen
 # inside `func`, so one job does not pay for another's (the operator never loads matplotlib).
 COMMAND_MODULES: dict[str, str] = {
+    "convert": "nimbusguard.convert_cli",
     "manifests": "nimbusguard.manifests_cli",
     "run": "controllers.cmd",
     "simulate": "nimbusguard.simulator.simulate_cli",
