@@ -60,7 +60,7 @@ def test_every_flag_of_nimbusguard_run_is_listed() -> None:
     assert checked == len(settings.Settings.model_fields)
 
 
-OURS = ["installation.md", "multi-cluster.md", "architecture.md", "runbooks.md"]
+OURS = ["installation.md", "multi-cluster.md", "architecture.md", "runbooks.md", "migration.md"]
 TOP = "config|hack|tests|bundle|docs|controllers|nimbusguard|api"
 REPO_PATH = re.compile(rf"`((?:{TOP})/[\w./-]*)`")
 
