@@ -64,7 +64,7 @@ verify: venv lint ## Fail when generated files are stale; run the linters.
 	$(PY) -m hack.gen verify
 
 .PHONY: test
-test: verify bundle-validate prometheus test-unit test-e2e ## Everything CI runs: verify, bundle validation, unit tests, e2e tests.
+test: verify bundle-validate prometheus helm test-unit test-e2e ## Everything CI runs: verify, bundle validation, unit tests, e2e tests.
 
 .PHONY: test-unit
 test-unit: venv ## Run the unit tests.
@@ -144,7 +144,28 @@ bundle-build: ## Build the bundle image BUNDLE_IMG (needs a container engine).
 bundle-push: ## Push the bundle image BUNDLE_IMG.
 	$(CONTAINER_TOOL) push $(BUNDLE_IMG)
 
+##@ Helm
+
+.PHONY: helm-chart
+helm-chart: manifests ## Generate the Helm chart (charts/nimbusguard-operator) from config/.
+	$(PY) -m hack.gen helm
+
+HELM_KUBE_VERSION ?= 1.33.0
+
+.PHONY: helm-lint
+helm-lint: helm ## helm lint --strict the chart, with every optional part on.
+	$$(./hack/go-tool.sh helm | tail -n1) lint --strict --kube-version $(HELM_KUBE_VERSION) charts/nimbusguard-operator \
+		--set serviceMonitor.enabled=true,prometheusRule.enabled=true,networkPolicy.enabled=true,namespace.create=true
+
 ##@ Dependencies
+
+.PHONY: helm
+helm: ## Build the pinned helm CLI from the Go module proxy (cached outside the repo).
+	./hack/go-tool.sh helm
+
+.PHONY: opm
+opm: ## Build the pinned opm CLI from the Go module proxy (cached outside the repo).
+	./hack/go-tool.sh opm
 
 .PHONY: operator-sdk
 operator-sdk: ## Build the pinned operator-sdk CLI from the Go module proxy (cached outside the repo).

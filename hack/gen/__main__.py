@@ -1,6 +1,7 @@
 """python -m hack.gen manifests [--check]         RBAC roles and docs/configuration.md
 python -m hack.gen bundle [--check] [--version V] [--image IMG]   bundle/ and bundle.Dockerfile
-python -m hack.gen verify                         both --check (make verify)
+python -m hack.gen helm [--check]                charts/nimbusguard-operator (Helm chart)
+python -m hack.gen verify                         every --check (make verify)
 python -m hack.gen render DIR [--image IMG]       kubectl kustomize DIR with the manager image
 """
 
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hack.gen import bundle, kustomize, outputs
+from hack.gen import bundle, helm, kustomize, outputs
 
 
 def _manifests(root: Path, check: bool) -> bool:
@@ -22,19 +23,29 @@ def _manifests(root: Path, check: bool) -> bool:
     return True
 
 
-def _bundle(root: Path, check: bool, options: outputs.BundleOptions) -> bool:
-    files = outputs.bundle_files(root, options)
-    stray = outputs.stray_bundle_files(root, files)
+def _tree(root: Path, files: dict[Path, str], directory: Path, check: bool, target: str) -> bool:
+    """Write (or check) a generated directory: `files`, and nothing else in `directory`."""
+    stray = sorted(p for p in directory.rglob("*") if p.is_file() and p not in files)
     if check:
         fresh = outputs.check(files, root)
         for path in stray:
-            sys.stderr.write(f"{path.relative_to(root)} is not generated: run `make bundle`.\n")
+            sys.stderr.write(f"{path.relative_to(root)} is not generated: run `make {target}`.\n")
         return fresh and not stray
     for path in stray:
         path.unlink()
         print(f"removed {path.relative_to(root)}")
     outputs.write(files, root)
     return True
+
+
+def _bundle(root: Path, check: bool, options: outputs.BundleOptions) -> bool:
+    files = outputs.bundle_files(root, options)
+    return _tree(root, files, root / "bundle", check, "bundle")
+
+
+def _helm(root: Path, check: bool) -> bool:
+    files = {root / rel: text for rel, text in helm.render(root).items()}
+    return _tree(root, files, root / helm.CHART_DIR, check, "helm-chart")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--check", action="store_true", help="fail if a file is stale")
     b.add_argument("--version", help="bundle version (default: pyproject.toml's)")
     b.add_argument("--image", help="operator image (default: what config/manager renders)")
+    hc = sub.add_parser("helm", help="the Helm chart")
+    hc.add_argument("--check", action="store_true", help="fail if a file is stale")
     sub.add_parser("verify", help="check every generated file")
     r = sub.add_parser("render", help="kubectl kustomize DIR, with the manager image replaced")
     r.add_argument("directory", type=Path)
@@ -59,16 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok = _manifests(root, args.check)
         elif args.command == "bundle":
             ok = _bundle(root, args.check, outputs.BundleOptions(args.version, args.image))
+        elif args.command == "helm":
+            ok = _helm(root, args.check)
         elif args.command == "verify":
             ok = _manifests(root, check=True)
             ok = _bundle(root, True, outputs.BundleOptions()) and ok
+            ok = _helm(root, check=True) and ok
         else:
             objects = kustomize.build(args.directory)
             if args.image:
                 kustomize.set_image(objects, args.image)
             sys.stdout.write(kustomize.dump(objects))
             ok = True
-    except (kustomize.KustomizeError, bundle.BundleError) as exc:
+    except (kustomize.KustomizeError, bundle.BundleError, helm.HelmChartError) as exc:
         print(f"hack.gen: {exc}", file=sys.stderr)
         return 2
     return 0 if ok else 1

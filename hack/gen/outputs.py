@@ -55,7 +55,8 @@ def check(files: dict[Path, str], root: Path) -> bool:
         if diff is not None:
             fresh = False
             sys.stderr.write(diff)
-            sys.stderr.write(f"\n{path.relative_to(root)} is stale: run `make manifests bundle`.\n")
+            stale = path.relative_to(root)
+            sys.stderr.write(f"\n{stale} is stale: run `make manifests bundle helm-chart`.\n")
     return fresh
 
 
