@@ -7,6 +7,7 @@ SHELL = /usr/bin/env bash -o pipefail
 VERSION ?= 0.1.0
 IMG ?= ghcr.io/nimbusguard/nimbusguard-operator:v$(VERSION)
 BUNDLE_IMG ?= ghcr.io/nimbusguard/nimbusguard-operator-bundle:v$(VERSION)
+CATALOG_IMG ?= ghcr.io/nimbusguard/nimbusguard-operator-catalog:v$(VERSION)
 CONTAINER_TOOL ?= docker
 KUBECTL ?= kubectl
 
@@ -64,7 +65,7 @@ verify: venv lint ## Fail when generated files are stale; run the linters.
 	$(PY) -m hack.gen verify
 
 .PHONY: test
-test: verify bundle-validate prometheus helm test-unit test-e2e ## Everything CI runs: verify, bundle validation, unit tests, e2e tests.
+test: verify bundle-validate catalog prometheus helm test-unit test-e2e ## Everything CI runs: verify, bundle and catalog validation, unit tests, e2e tests.
 
 .PHONY: test-unit
 test-unit: venv ## Run the unit tests.
@@ -135,6 +136,19 @@ bundle: manifests ## Generate the OLM bundle (bundle/, bundle.Dockerfile) for VE
 .PHONY: bundle-validate
 bundle-validate: ## operator-sdk bundle validate ./bundle --select-optional suite=operatorframework (warnings fail too).
 	./hack/bundle-validate.sh
+
+.PHONY: catalog
+catalog: opm ## Build the OLM File-Based Catalog (dist/catalog; channel stable, edges from config/catalog/upgrades.yaml) and opm validate it.
+	$(PY) -m hack.gen catalog --opm $$(./hack/go-tool.sh opm | tail -n1) --bundle-image $(BUNDLE_IMG)
+
+.PHONY: catalog-build
+catalog-build: catalog ## Build the catalog image CATALOG_IMG (needs a container engine).
+	$$(./hack/go-tool.sh opm | tail -n1) generate dockerfile dist/catalog
+	$(CONTAINER_TOOL) build -f dist/catalog.Dockerfile -t $(CATALOG_IMG) dist
+
+.PHONY: catalog-push
+catalog-push: ## Push the catalog image CATALOG_IMG.
+	$(CONTAINER_TOOL) push $(CATALOG_IMG)
 
 .PHONY: bundle-build
 bundle-build: ## Build the bundle image BUNDLE_IMG (needs a container engine).

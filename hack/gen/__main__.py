@@ -1,6 +1,7 @@
 """python -m hack.gen manifests [--check]         RBAC roles and docs/configuration.md
 python -m hack.gen bundle [--check] [--version V] [--image IMG]   bundle/ and bundle.Dockerfile
 python -m hack.gen helm [--check]                charts/nimbusguard-operator (Helm chart)
+python -m hack.gen catalog --opm OPM [--bundle-image IMG] [--out DIR]   the OLM catalog
 python -m hack.gen verify                         every --check (make verify)
 python -m hack.gen render DIR [--image IMG]       kubectl kustomize DIR with the manager image
 """
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hack.gen import bundle, helm, kustomize, outputs
+from hack.gen import bundle, catalog, helm, kustomize, outputs
 
 
 def _manifests(root: Path, check: bool) -> bool:
@@ -60,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--image", help="operator image (default: what config/manager renders)")
     hc = sub.add_parser("helm", help="the Helm chart")
     hc.add_argument("--check", action="store_true", help="fail if a file is stale")
+    c = sub.add_parser("catalog", help="the OLM File-Based Catalog, validated with opm")
+    c.add_argument("--opm", required=True, help="the opm binary (hack/go-tool.sh opm)")
+    c.add_argument("--bundle-image", help="bundle image (default: the version's on ghcr.io)")
+    c.add_argument("--out", type=Path, default=Path("dist/catalog"), help="output directory")
     sub.add_parser("verify", help="check every generated file")
     r = sub.add_parser("render", help="kubectl kustomize DIR, with the manager image replaced")
     r.add_argument("directory", type=Path)
@@ -74,6 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok = _bundle(root, args.check, outputs.BundleOptions(args.version, args.image))
         elif args.command == "helm":
             ok = _helm(root, args.check)
+        elif args.command == "catalog":
+            image = args.bundle_image or (
+                "ghcr.io/nimbusguard/nimbusguard-operator-bundle:v" + bundle.project_version(root)
+            )
+            written = catalog.build(root, args.opm, image, root / args.out)
+            print(f"wrote {written.relative_to(root)}; opm validate passed, a broken copy failed")
+            ok = True
         elif args.command == "verify":
             ok = _manifests(root, check=True)
             ok = _bundle(root, True, outputs.BundleOptions()) and ok
@@ -84,7 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 kustomize.set_image(objects, args.image)
             sys.stdout.write(kustomize.dump(objects))
             ok = True
-    except (kustomize.KustomizeError, bundle.BundleError, helm.HelmChartError) as exc:
+    except (
+        kustomize.KustomizeError,
+        bundle.BundleError,
+        helm.HelmChartError,
+        catalog.CatalogError,
+    ) as exc:
         print(f"hack.gen: {exc}", file=sys.stderr)
         return 2
     return 0 if ok else 1
