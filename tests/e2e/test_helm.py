@@ -16,22 +16,14 @@ import yaml
 from hack.gen import helm
 from tests.e2e import support
 from tests.e2e.support import ROOT, E2EClusters
+from tests.unit.packaging.conftest import go_tool
 
 CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace"}
 FIELD_MANAGER = "nimbusguard-helm-e2e"
 
 
 def _template(namespace: str, *sets: str) -> list[dict[str, Any]]:
-    tool = subprocess.run(
-        [str(ROOT / "hack" / "go-tool.sh"), "helm"],
-        capture_output=True, text=True, timeout=1800, check=True,
-    )  # fmt: skip
-    argv = [
-        tool.stdout.strip().splitlines()[-1],
-        "template",
-        "nimbusguard",
-        str(ROOT / helm.CHART_DIR),
-    ]
+    argv = [go_tool("helm"), "template", "nimbusguard", str(ROOT / helm.CHART_DIR)]
     argv += ["--kube-version", "1.33.0", "-n", namespace]
     for item in sets:
         argv += ["--set", item]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,20 @@ from hack.gen import kustomize
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config"
+
+
+@functools.cache
+def go_tool(name: str) -> str:
+    """A pinned Go tool (helm, opm), built on first use by hack/go-tool.sh; its path."""
+    done = subprocess.run(
+        [str(ROOT / "hack" / "go-tool.sh"), name],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
 
 Render = Callable[[Path], list[dict[str, Any]]]
 

@@ -3,30 +3,20 @@ config/catalog/upgrades.yaml, accepted by `opm validate` (opm from the Go module
 
 from __future__ import annotations
 
-import functools
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hack.gen import bundle, catalog
-from tests.unit.packaging.conftest import ROOT
+from tests.unit.packaging.conftest import ROOT, go_tool
 
 IMAGE = "registry.example.com/nimbusguard-operator-bundle:v" + bundle.project_version(ROOT)
 
 
-@functools.cache
 def _opm() -> str:
-    done = subprocess.run(
-        [str(ROOT / "hack" / "go-tool.sh"), "opm"],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+    return go_tool("opm")
 
 
 def test_the_catalog_builds_and_validates(tmp_path: Path) -> None:

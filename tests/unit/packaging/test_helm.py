@@ -3,7 +3,6 @@ values reach the objects (the helm CLI is built from the Go module proxy: `make 
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 from pathlib import Path
@@ -14,23 +13,15 @@ import yaml
 
 from controllers import settings
 from hack.gen import helm, kustomize
-from tests.unit.packaging.conftest import ROOT
+from tests.unit.packaging.conftest import ROOT, go_tool
 
 CHART = ROOT / helm.CHART_DIR
 KUBE_VERSION = "1.33.0"
 Obj = dict[str, Any]
 
 
-@functools.cache
 def _helm() -> str:
-    done = subprocess.run(
-        [str(ROOT / "hack" / "go-tool.sh"), "helm"],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+    return go_tool("helm")
 
 
 def _template(*sets: str, namespace: str = "nimbusguard-system") -> list[Obj]:
