@@ -9,6 +9,7 @@ budget, the setting with the fewest violations wins and `meets_budget` says so.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,8 +36,13 @@ class Tuned:
         return baselines.HPA("hpa-tuned", config, self.target, settings.hpa_target)
 
 
-def tune(demand: model.FloatArray, settings: model.ModelSettings) -> Tuned:
-    """Grid-search TARGETS × WINDOWS on `demand` (module docstring)."""
+def tune(
+    demand: model.FloatArray,
+    settings: model.ModelSettings,
+    progress: Callable[[int], None] | None = None,
+) -> Tuned:
+    """Grid-search TARGETS × WINDOWS on `demand` (module docstring); `progress` gets the
+    steps done, as model.run gives them (for the CLI's progress bar)."""
     initial = settings.initial_replicas(demand)
     rows: list[tuple[float, float, float, float]] = []  # (hours, violations, target, window)
     for target in TARGETS:
@@ -44,7 +50,9 @@ def tune(demand: model.FloatArray, settings: model.ModelSettings) -> Tuned:
             config = baselines.hpa_config(settings, window)
             hpa_run = baselines.HPA("hpa", config, target, settings.hpa_target)
             result = model.metrics(
-                model.run(demand, hpa_run, settings, initial), initial, settings.step_seconds
+                model.run(demand, hpa_run, settings, initial, progress=progress),
+                initial,
+                settings.step_seconds,
             )
             rows.append((result.replica_hours, result.slo_violation_fraction, target, window))
     ok = [r for r in rows if r[1] <= settings.slo_budget]
