@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import pathlib
 import sys
 from collections.abc import Callable, Iterator
@@ -28,7 +29,12 @@ def add_trace_args(parser: argparse.ArgumentParser) -> None:
         help="seconds between two rows of the trace (default 15; the Alibaba file is 10)",
     )
     parser.add_argument("--start", type=float, help="first hour of the trace to use (default 0)")
-    parser.add_argument("--end", type=float, help="hour of the trace to stop at (default: its end)")
+    parser.add_argument(
+        "--end",
+        type=float,
+        help="hour of the trace to stop at (default: its end; checked "
+        "against the trace's length before any work)",
+    )
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +70,9 @@ def add_learner_args(parser: argparse.ArgumentParser) -> None:
         "--epsilon-decay-decisions", type=int, default=1000, help="decay horizon (1000)"
     )
     parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bars (they go to stderr)"
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (shown on a terminal only, on stderr, and removed when done)",
     )
 
 
@@ -90,6 +98,7 @@ def load_trace(args: argparse.Namespace, settings: model.ModelSettings) -> trace
     """The --trace window as demand per step; problems raise traces.InputError."""
     from nimbusguard.simulator import traces
 
+    check_window(args)
     return traces.load(
         args.trace,
         args.column,
@@ -116,26 +125,108 @@ def flags_from(args: argparse.Namespace) -> learning.LearnerFlags:
     return flags
 
 
+class Bar:
+    """One long step's progress: `update(steps)`, and `describe(text)` for what runs now."""
+
+    def __init__(self, bar: Any = None) -> None:
+        self._bar = bar
+
+    def update(self, steps: int) -> None:
+        if self._bar is not None:
+            self._bar.update(steps)
+
+    def describe(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description_str(text, refresh=False)
+
+    @property
+    def callback(self) -> Callable[[int], None] | None:
+        """The step callback the simulator takes (None: no bar, no calls)."""
+        return None if self._bar is None else self.update
+
+
 @contextmanager
-def progress_bars(enabled: bool) -> Iterator[Callable[[str, int], Callable[[int], None] | None]]:
-    """A factory of tqdm step callbacks (or None when disabled or stderr is not a terminal)."""
-    bars: list[Any] = []
-    show = enabled and sys.stderr.isatty()
+def progress(enabled: bool, desc: str, total: int) -> Iterator[Bar]:
+    """A progress bar on stderr for one long step: total, rate and time left, removed when
+    the step ends (so a run leaves only its results on screen). Only on a terminal."""
+    if not (enabled and sys.stderr.isatty()):
+        yield Bar()
+        return
+    from tqdm import tqdm
 
-    def factory(name: str, seed: int) -> Callable[[int], None] | None:
-        if not show:
-            return None
-        from tqdm import tqdm
-
-        bar = tqdm(desc=f"{name} seed {seed}", unit="step", leave=False, file=sys.stderr)
-        bars.append(bar)
-        return bar.update  # type: ignore[no-any-return]
-
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        unit="step",
+        unit_scale=True,
+        leave=False,
+        dynamic_ncols=True,
+        file=sys.stderr,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps "
+        "[{elapsed}<{remaining}, {rate_fmt}]",
+    )
     try:
-        yield factory
+        yield Bar(bar)
     finally:
-        for bar in bars:
-            bar.close()
+        bar.close()
+
+
+def trace_hours(path: pathlib.Path, interval_seconds: float) -> float | None:
+    """How many hours the trace file covers (its rows × the interval), read cheaply; None
+    when the file cannot be read (the loader then says why)."""
+    try:
+        with path.open("rb") as f:
+            rows = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return None
+    return max(rows - 2, 0) * interval_seconds / 3600.0  # a header; n rows span n - 1 gaps
+
+
+def check_window(args: argparse.Namespace, prefix: str = "") -> None:
+    """--start/--end (or --tune-start/--tune-end) against the trace's length, before any work.
+
+    An --end within one row of the trace's end means its end (`--end 96` on 4 days of 15 s
+    rows, which end at 95.996 h); anything later fails with the trace's length in the message.
+    """
+    from nimbusguard.simulator import traces
+
+    path = getattr(args, f"{prefix}trace", None) or args.trace
+    interval = getattr(args, f"{prefix}trace_interval_seconds", None) or args.trace_interval_seconds
+    start = getattr(args, f"{prefix}start")
+    end = getattr(args, f"{prefix}end")
+    flag = f"--{prefix.replace('_', '-')}"
+    hours = trace_hours(path, interval)
+    if hours is None or interval <= 0:
+        return
+    length = f"{path} holds {hours:.3f} h ({hours / 24:.2f} days of {interval:g} s rows)"
+    if start is not None and not 0 <= start < hours:
+        raise traces.InputError(
+            f"{flag}start {start:g} h lies outside the trace: {length}; give 0 to {hours:.3f}"
+        )
+    if end is not None:
+        if end > hours + interval / 3600.0:
+            raise traces.InputError(
+                f"{flag}end {end:g} h lies outside the trace: {length}; give at most "
+                f"{hours:.3f} or leave {flag}end out"
+            )
+        if end > hours:
+            setattr(args, f"{prefix}end", None)  # within one row of the end: the end
+        elif start is not None and end <= start:
+            raise traces.InputError(f"{flag}end {end:g} h must be after {flag}start {start:g} h")
+
+
+def check_writable(*paths: pathlib.Path | None) -> None:
+    """Fail before the work, not after it, when an output's directory cannot take it."""
+    from nimbusguard.simulator import traces
+
+    for path in paths:
+        if path is None:
+            continue
+        parent = path.parent
+        if not parent.is_dir():
+            raise traces.InputError(f"{path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise traces.InputError(f"{path}: directory {parent} is not writable")
 
 
 def run_guarded(body: Callable[[], int]) -> int:

@@ -59,6 +59,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise traces.InputError("--seeds must be at least 1")
     names = simulation.AUTOSCALERS if "all" in args.autoscaler else tuple(args.autoscaler)
+    cli_args.check_writable(args.json, args.plot)
+    if "hpa-tuned" in names:
+        cli_args.check_window(args, "tune_")
     trace = cli_args.load_trace(args, settings)
     if trace.skipped_cells:
         print(f"skipped {trace.skipped_cells} empty or NaN cells of {args.column!r}")
@@ -69,7 +72,10 @@ def _simulate(args: argparse.Namespace) -> int:
             f"tuning the HPA on {tune_trace.path} hours {tune_trace.start_hours:g}-"
             f"{tune_trace.end_hours:g} ({len(tuning.TARGETS) * len(tuning.WINDOWS)} settings)"
         )
-        tuned = tuning.tune(tune_trace.demand, settings)
+        runs = len(tuning.TARGETS) * len(tuning.WINDOWS)
+        total = runs * len(tune_trace.demand)
+        with cli_args.progress(not args.no_progress, f"tuning ({runs} settings)", total) as bar:
+            tuned = tuning.tune(tune_trace.demand, settings, progress=bar.callback)
         print(
             f"hpa-tuned: target {tuned.target:.3f}, scale-down stabilization "
             f"{tuned.scale_down_window:g} s (training: {tuned.train_replica_hours:.1f} "
@@ -97,8 +103,14 @@ def _simulate(args: argparse.Namespace) -> int:
         tuned=tuned,
         tune_trace=tune_trace,
     )
-    with cli_args.progress_bars(not args.no_progress) as bars:
-        result = simulation.simulate(request, bars)
+    total = _runs(names, args.seeds) * len(trace.demand)
+    with cli_args.progress(not args.no_progress, "simulate", total) as bar:
+
+        def step(name: str, seed: int) -> Any:
+            bar.describe(f"simulate {name} seed {seed}")
+            return bar.callback
+
+        result = simulation.simulate(request, step)
     print(table(result.report["summary"], settings.slo_budget))
     if args.json is not None:
         text = json.dumps(result.report, indent=2) + "\n"
@@ -109,6 +121,18 @@ def _simulate(args: argparse.Namespace) -> int:
         title = f"{pathlib.Path(trace.path).name}:{trace.column}"
         plot.save(args.plot, title, trace.demand, settings, result.trajectories)
     return 0
+
+
+def _runs(names: tuple[str, ...], seeds: int) -> int:
+    """How many passes over the trace simulate makes: the oracle once, each deterministic
+    autoscaler once (cached), the others once per seed."""
+    from nimbusguard.simulator import simulation
+
+    runs = 1
+    for name in dict.fromkeys(names):
+        if name != "oracle":
+            runs += 1 if name in simulation.DETERMINISTIC else seeds
+    return runs
 
 
 def _rng() -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import sys
 from typing import Any
 
 from nimbusguard.simulator import cli_args
@@ -38,10 +39,14 @@ def _train(args: argparse.Namespace) -> int:
     flags = cli_args.flags_from(args)
     if args.episodes < 1:
         raise traces.InputError("--episodes must be at least 1")
+    cli_args.check_writable(args.out)
     trace = cli_args.load_trace(args, settings)
     config = learning.learner_config(settings, flags)
+    calibrations: list[learning.Episode] = []
 
     def report(episode: learning.Episode) -> None:
+        if episode.calibration:
+            calibrations.append(episode)
         kind = "calibration pass" if episode.calibration else "episode"
         print(
             f"{kind} {episode.number}: price of a violation {episode.slo_price:.2f}, "
@@ -50,7 +55,9 @@ def _train(args: argparse.Namespace) -> int:
             f"{episode.learner_share:.0%} of steps, phase {episode.phase}"
         )
 
-    with cli_args.progress_bars(not args.no_progress) as bars:
+    passes = args.episodes + len(learning.PRICE_FACTORS)
+    total = passes * len(trace.demand)
+    with cli_args.progress(not args.no_progress, f"train ({passes} passes)", total) as bar:
         brain = learning.train(
             trace.demand,
             settings,
@@ -58,9 +65,20 @@ def _train(args: argparse.Namespace) -> int:
             args.episodes,
             args.seed,
             on_episode=report,
-            progress=bars("train", args.seed),
+            progress=bar.callback,
         )
     cli_args.write_atomically(args.out, brain.to_bytes())
+    met = [e for e in calibrations if e.slo_violation_fraction <= settings.slo_budget]
+    if calibrations and not met:
+        best = min(calibrations, key=lambda e: e.slo_violation_fraction)
+        print(
+            f"warning: no price of a violation met the SLO budget ({settings.slo_budget:.2%} of "
+            f"steps) on the training trace; the fewest violations were "
+            f"{best.slo_violation_fraction:.2%} at price {best.slo_price:.2f}. The table is "
+            "written, but expect more violations than the budget: train on a longer window, "
+            "or raise --max-replicas or --slo-budget.",
+            file=sys.stderr,
+        )
     print(
         f"wrote {args.out}: price of a violation {brain.slo_price:.2f}, "
         f"{brain.states_visited} states visited, {brain.updates} updates; "
