@@ -17,7 +17,6 @@ from nimbusguard import version
 # inside `func`, so one job does not pay for another's (the operator never loads matplotlib).
 COMMAND_MODULES: dict[str, str] = {
     "convert": "nimbusguard.convert_cli",
-    "manifests": "nimbusguard.manifests_cli",
     "run": "controllers.cmd",
     "simulate": "nimbusguard.simulator.simulate_cli",
     "train": "nimbusguard.simulator.train_cli",
