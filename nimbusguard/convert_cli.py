@@ -171,20 +171,26 @@ def render(conversion: Any) -> str:
     where = f" -n {ns}" if ns else ""
     if kind in {k for _, k in migration.HPA_KINDS}:
         lines.append(
-            f"Delete the HPA when applying this (kubectl delete hpa {short}{where}): while "
-            "it exists the policy reports Conflict and does not act."
+            "Delete the HPA when applying this; while it exists the policy reports Conflict "
+            "and does not act:"
         )
+        lines.append(f"$ kubectl delete hpa {short}{where}")
     else:
         lines.append(
-            f"Delete the ScaledObject when applying this (kubectl delete scaledobject "
-            f"{short}{where}); its HPA goes with it, else the policy reports Conflict."
+            "Delete the ScaledObject when applying this (its HPA goes with it); until then the "
+            "policy reports Conflict and does not act:"
         )
+        lines.append(f"$ kubectl delete scaledobject {short}{where}")
     body = yaml.safe_dump(conversion.policy, sort_keys=False, default_flow_style=False)
     wrapped = [
         wrap
         for line in lines
-        for wrap in textwrap.wrap(
-            line, width=98, subsequent_indent=" " * (len(line) - len(line.lstrip()) + 2)
+        for wrap in (
+            [line]  # a command stays on one line, to copy
+            if line.startswith("$ ")
+            else textwrap.wrap(
+                line, width=98, subsequent_indent=" " * (len(line) - len(line.lstrip()) + 2)
+            )
         )
     ]
     return _comment("\n".join(wrapped)) + "\n" + body

@@ -69,7 +69,7 @@ def test_convert_an_hpa_from_the_cluster_then_take_over(
     assert spec["scaling"]["behavior"]["scaleUp"]["maxPods"] == 6
     assert spec["scaling"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 600
     assert "#   spec.metrics[1]: Resource memory" in done.stdout
-    assert f"kubectl delete hpa web -n {ns}" in done.stdout
+    assert f"# $ kubectl delete hpa web -n {ns}\n" in done.stdout
 
     # Applied as it is (a real API server checks the schema and the CEL rules).
     e2e_clusters.kubectl(hub, "apply", "--server-side", "-n", ns, "-f", "-", stdin=done.stdout)

@@ -215,7 +215,7 @@ def test_a_directory_of_mixed_manifests(capsys: pytest.CaptureFixture[str]) -> N
     assert "could not convert ScaledObject jobs/mailer" in err
     # What did not fit is in the output, next to the policy it concerns.
     assert "#   spec.metrics[1]: Resource memory" in out
-    assert "kubectl delete hpa web -n shop" in out
+    assert "# $ kubectl delete hpa web -n shop\n" in out
 
 
 def test_stdin_and_a_kubectl_list(capsys: pytest.CaptureFixture[str]) -> None:
