@@ -82,7 +82,9 @@ def _train(args: argparse.Namespace) -> int:
     print(
         f"wrote {args.out}: price of a violation {brain.slo_price:.2f}, "
         f"{brain.states_visited} states visited, {brain.updates} updates; "
-        f"warm-start a policy with: kubectl create configmap <name>-qtable "
+        # NB: not <policy>-qtable: that is the policy's own stored table, which the operator
+        # restores as the policy's (promotion included) instead of warm-starting from it.
+        f"warm-start a policy with: kubectl create configmap <policy>-pretrained "
         f"--from-file=qtable.npz={args.out}"
     )
     return 0
