@@ -1,16 +1,21 @@
 """`make demo`: NimbusGuard scaling a member cluster's workload from a hub, live.
 
-Builds the control-plane binaries if needed (the first time takes a while), starts two local
-clusters (hub and member) and a real Prometheus, installs the CRD, deploys a workload in the
-member cluster, replays a compressed day of the Alibaba 2018 trace as its load, creates a
-ScalingPolicy in the hub, runs the operator, and shows what it sees and decides until Ctrl-C
-(or --duration). Everything it started is stopped on the way out.
+Builds the control-plane binaries if needed (the first time takes a while), trains a warm-start
+Q-table in the simulator on other days of the Alibaba 2018 trace, starts two local clusters
+(hub and member) and a real Prometheus, installs the CRD, deploys a workload in the member
+cluster, replays a compressed day of the trace as its load, creates a ScalingPolicy in the hub
+that warm-starts from the table, runs the operator, and shows who acts (the HPA formula or the
+learner), why, and what the HPA formula would have done, until Ctrl-C (or --duration). On the
+way out it prints a summary (replica-minutes against the HPA formula's, SLO violations, scale
+events, from what the API servers recorded) and stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -27,14 +32,25 @@ import kubernetes
 import yaml
 
 from hack import loadgen, workloads
-from hack.demo import trace as trace_mod, view
+from hack.demo import trace as trace_mod, view, warmstart
 from hack.localcluster import LocalClusterError, LocalClusters, LocalPrometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "config" / "crd" / "bases" / "nimbusguard.io_scalingpolicies.yaml"
 NAMESPACE = "demo"
 TARGET_UTILIZATION = 0.7
-STEPS = 7
+STEPS = 8
+# The policy, in the demo's wall time: an evaluation every 5 s, pods ready within seconds.
+MIN_REPLICAS, MAX_REPLICAS = 2, 30
+EVALUATION_SECONDS = 5
+HORIZON_SECONDS = 10
+SLO_RATIO = 1.25
+EPSILON_DECAY = 200
+# Shortened for the demo (defaults: 5 windows of 20 decisions), and said so on screen.
+PROMOTION = {"windows": 2, "windowDecisions": 10}
+# NB: not "shop-qtable", the name of the policy's own stored table (which would be restored as
+# the policy's, promotion and all, instead of warm-starting).
+QTABLE_CONFIGMAP = "shop-pretrained"
 
 
 def say(step: int, message: str) -> None:
@@ -90,11 +106,13 @@ def scaling_policy(prometheus_url: str) -> dict[str, Any]:
                 "namespace": NAMESPACE,
             },
             "scaling": {
-                "minReplicas": 2,
-                "maxReplicas": 30,
-                "cooldownPeriod": 15,
-                "evaluationInterval": 5,
-                "behavior": {"scaleDown": {"stabilizationWindowSeconds": 30}},
+                "minReplicas": MIN_REPLICAS,
+                "maxReplicas": MAX_REPLICAS,
+                # No extra cooldown and the HPA's default behavior (scale-down stabilization
+                # 300 s): the HPA formula here is the HPA as its users run it, and the world
+                # the warm-start table was trained in.
+                "cooldownPeriod": EVALUATION_SECONDS,
+                "evaluationInterval": EVALUATION_SECONDS,
             },
             "metrics": {
                 "prometheus": {
@@ -104,7 +122,15 @@ def scaling_policy(prometheus_url: str) -> dict[str, Any]:
                     "metricType": "Value",
                 }
             },
-            "aiConfig": {"qLearning": {"epsilonDecayDecisions": 200}},
+            "aiConfig": {
+                "decisionHorizonSeconds": HORIZON_SECONDS,
+                "sloRatio": SLO_RATIO,
+                "promotion": PROMOTION,
+                "qLearning": {
+                    "epsilonDecayDecisions": EPSILON_DECAY,
+                    "warmStart": {"configMapName": QTABLE_CONFIGMAP},
+                },
+            },
         },
     }
 
@@ -160,6 +186,22 @@ def operator(kubeconfig: Path, workdir: Path) -> Iterator[subprocess.Popen[bytes
         log.close()
 
 
+def setup(args: argparse.Namespace) -> warmstart.Setup:
+    return warmstart.Setup(
+        replay_day=args.day,
+        speed=args.speed,
+        demand_min=args.demand_min,
+        demand_max=args.demand_max,
+        min_replicas=MIN_REPLICAS,
+        max_replicas=MAX_REPLICAS,
+        evaluation_seconds=EVALUATION_SECONDS,
+        horizon_seconds=HORIZON_SECONDS,
+        target_utilization=TARGET_UTILIZATION,
+        slo_ratio=SLO_RATIO,
+        epsilon_decay_decisions=EPSILON_DECAY,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     day = trace_mod.load_day(
         args.day, speed=args.speed, demand_min=args.demand_min, demand_max=args.demand_max
@@ -170,21 +212,39 @@ def run(args: argparse.Namespace) -> int:
         "about 20 minutes on 2 cores; later runs take no time)",
     )
     build_binaries()
+    say(2, f"warm start: training a Q-table in the simulator on other days than day {args.day}")
+    table = warmstart.train(setup(args))
+    days = ", ".join(str(d) for d in table.days)
+    warm = (
+        f"Q-table trained in the simulator on days {days} of the trace (day {args.day} is "
+        f"replayed, never trained on): {table.states} states, {table.updates} updates"
+    )
+    print(
+        f"      {warm} "
+        + ("(cached)" if table.cached else f"(trained in {table.seconds:.0f} s, now cached)"),
+        flush=True,
+    )
+    promotion = (
+        f"it takes over after beating it in {PROMOTION['windows']} windows of "
+        f"{PROMOTION['windowDecisions']} decisions, shortened for the demo"
+    )
+    print(f"      promotion: the HPA formula acts first; the learner {promotion}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="nimbusguard-demo-"))
     exporter = loadgen.LoadExporter("demo_utilization", "Replayed utilization per replica.")
     try:
-        say(2, "starting two local clusters: hub and member")
+        say(3, "starting two local clusters: hub and member")
         with LocalClusters(("hub", "member"), progress=lambda m: print(f"      {m}")) as clusters:
             kubeconfig = clusters.kubeconfig
+            print(f"      clusters' state: {kubeconfig.parent}", flush=True)
             hub = kubernetes.config.new_client_from_config(str(kubeconfig), context="hub")  # type: ignore[no-untyped-call]
             member = kubernetes.config.new_client_from_config(str(kubeconfig), context="member")  # type: ignore[no-untyped-call]
             ready = ReadyReplicas(member)
             started = time.monotonic()
             exporter.set("shop", lambda: day.at(time.monotonic() - started) / max(ready.get(), 1))
-            say(3, f"starting Prometheus, scraping the trace replay on {exporter.target}")
+            say(4, f"starting Prometheus, scraping the trace replay on {exporter.target}")
             scrape = [{"job_name": "demo", "static_configs": [{"targets": [exporter.target]}]}]
             with LocalPrometheus(scrape) as prom:
-                say(4, "installing the ScalingPolicy CRD in the hub")
+                say(5, "installing the ScalingPolicy CRD and the warm-start ConfigMap in the hub")
                 subprocess.run(
                     [
                         str(clusters.kubectl),
@@ -201,15 +261,24 @@ def run(args: argparse.Namespace) -> int:
                 for api in (hub, member):
                     core: Any = kubernetes.client.CoreV1Api(api)
                     core.create_namespace({"metadata": {"name": NAMESPACE}})
-                say(5, "deploying the workload 'shop' (2 replicas) in the member cluster")
+                _wait_for_default_sa(hub)
+                hub_core: Any = kubernetes.client.CoreV1Api(hub)
+                hub_core.create_namespaced_config_map(
+                    NAMESPACE,
+                    {
+                        "metadata": {"name": QTABLE_CONFIGMAP},
+                        "binaryData": {"qtable.npz": base64.b64encode(table.data).decode()},
+                    },
+                )
+                say(6, "deploying the workload 'shop' (2 replicas) in the member cluster")
                 _wait_for_default_sa(member)
                 apps: Any = kubernetes.client.AppsV1Api(member)
                 apps.create_namespaced_deployment(
                     NAMESPACE, workloads.deployment("shop", 2, cpu="1")
                 )
-                say(6, f"starting the operator (log: {workdir / 'operator.log'})")
+                say(7, f"starting the operator (log: {workdir / 'operator.log'})")
                 with operator(kubeconfig, workdir):
-                    say(7, "creating the ScalingPolicy in the hub, targeting the member cluster")
+                    say(8, "creating the ScalingPolicy in the hub, targeting the member cluster")
                     _wait_for_crd(hub)
                     custom: Any = kubernetes.client.CustomObjectsApi(hub)
                     custom.create_namespaced_custom_object(
@@ -220,7 +289,11 @@ def run(args: argparse.Namespace) -> int:
                         scaling_policy(prom.url),
                     )
                     print(yaml.safe_dump(scaling_policy(prom.url)["spec"], sort_keys=False))
-                    _watch(hub, ready, day, started, args.duration)
+                    tally = view.Tally(SLO_RATIO)
+                    try:
+                        _watch(hub, ready, day, started, args.duration, tally, warm, promotion)
+                    finally:
+                        _summary(hub, tally, args.record)
     except LocalClusterError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
@@ -261,7 +334,11 @@ def _watch(
     day: trace_mod.CompressedDay,
     started: float,
     duration: float | None,
+    tally: view.Tally,
+    warm: str,
+    promotion: str,
 ) -> None:
+    """The live view on a terminal; otherwise one log line per decision."""
     custom: Any = kubernetes.client.CustomObjectsApi(hub)
     interactive = sys.stdout.isatty()
     end = None if duration is None else time.monotonic() + duration
@@ -271,6 +348,10 @@ def _watch(
             "nimbusguard.io", "v1", NAMESPACE, "scalingpolicies", "shop"
         )
         ready_now = ready.get()
+        record = view.decision_record(policy, day.clock(elapsed), day.at(elapsed))
+        fresh = record is not None and tally.add_decision(record)
+        last = tally.decisions[-1] if tally.decisions else None
+        tally.add_sample(time.monotonic(), ready.replicas, None if last is None else last["hpa"])
         if interactive:
             screen = view.render(
                 clock=day.clock(elapsed),
@@ -279,19 +360,47 @@ def _watch(
                 policy=policy,
                 replicas=ready.replicas,
                 ready=ready_now,
+                summary=tally.summary([]),
+                promotion=promotion,
+                warm_start=warm,
             )
             print(view.CLEAR + screen, flush=True)
-        else:
-            print(
-                view.one_line(
-                    clock=day.clock(elapsed),
-                    demand=day.at(elapsed),
-                    policy=policy,
-                    replicas=ready.replicas,
-                ),
-                flush=True,
-            )
-        time.sleep(2.0)
+        elif fresh and record is not None:
+            print(view.one_line(record), flush=True)
+        time.sleep(1.0)
+
+
+def _summary(hub: Any, tally: view.Tally, record: Path | None) -> None:
+    """The scale Events the operator posted (the API server's record of what it did) and the
+    summary; with --record, everything it was computed from, as JSON."""
+    core: Any = kubernetes.client.CoreV1Api(hub)
+    listed = core.list_namespaced_event(
+        NAMESPACE, field_selector="involvedObject.kind=ScalingPolicy,involvedObject.name=shop"
+    )
+    events = [
+        {
+            "reason": e.reason,
+            "message": e.message or "",
+            "time": str(e.event_time or e.last_timestamp or e.first_timestamp),
+        }
+        for e in listed.items
+    ]
+    summary = tally.summary(events)
+    print(view.summary_text(summary, SLO_RATIO), flush=True)
+    if record is not None:
+        custom: Any = kubernetes.client.CustomObjectsApi(hub)
+        policy = custom.get_namespaced_custom_object(
+            "nimbusguard.io", "v1", NAMESPACE, "scalingpolicies", "shop"
+        )
+        data = {
+            "summary": summary,
+            "status": policy.get("status") or {},
+            "slo_ratio": SLO_RATIO,
+            "samples": tally.samples,
+            "decisions": tally.decisions,
+            "events": events,
+        }
+        record.write_text(json.dumps(data, indent=1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,6 +422,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--demand-min", type=float, default=2.0, help="cores at the day's low")
     parser.add_argument("--demand-max", type=float, default=16.0, help="cores at the day's peak")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="write the decisions, samples, Events and summary here as JSON (for tests)",
+    )
     args = parser.parse_args(argv)
     try:
         return run(args)

@@ -1,0 +1,81 @@
+"""The demo's view: who acts, both choices side by side, no None, and the summary's sums."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hack.demo import view
+
+POLICY: dict[str, Any] = {
+    "status": {
+        "phase": "Learning",
+        "acting": "hpa",
+        "metricSummary": "0.61/0.7",
+        "metrics": {"lastUtilization": 0.87},
+        "lastDecision": {
+            "time": "2026-12-01T08:00:05Z",
+            "action": "hold",
+            "mode": "baseline",
+            "fromReplicas": 17,
+            "toReplicas": 17,
+            "baselineReplicas": 17,
+            "confidence": 1.0,
+            "reasoning": "learning, so the HPA formula acted: 17 → 17; the learner would run at "
+            "0.9× target → 19 (Q -17.27 vs -17.58 for the next best)",
+        },
+    }
+}
+
+
+def test_a_decision_line_shows_who_acts_and_both_choices() -> None:
+    record = view.decision_record(POLICY, "day 5 01:00", 10.4)
+    assert record is not None
+    line = view.one_line(record)
+    assert "acting hpa" in line
+    assert "learner  19  HPA  17" in line
+    assert "None" not in line
+
+
+def test_no_line_before_the_first_decision() -> None:
+    assert view.decision_record({"status": {"phase": "Initializing"}}, "day 5 00:00", 3.0) is None
+
+
+def test_when_the_learner_acts_its_choice_is_the_decision() -> None:
+    decision = {**POLICY["status"]["lastDecision"], "mode": "exploit", "toReplicas": 15}
+    assert view.learner_replicas(decision, "learner") == 15
+
+
+def test_the_screen_names_the_actor_and_the_warm_start() -> None:
+    screen = view.render(
+        clock="day 5 01:00",
+        demand=10.4,
+        target_utilization=0.7,
+        policy=POLICY,
+        replicas=17,
+        ready=17,
+        summary=view.summarize([], [], [], 1.25),
+        promotion="it takes over after 2 windows",
+        warm_start="Q-table trained on days 1, 2, 3, 4",
+        width=100,
+    )
+    assert "the HPA formula; the learner learns in its shadow" in screen
+    assert "learner 19 replicas, HPA formula 17 replicas" in screen
+    assert "days 1, 2, 3, 4" in screen
+
+
+def test_summary_integrates_replicas_and_counts_events() -> None:
+    samples = [{"t": 0.0, "replicas": 2, "hpa": 2}, {"t": 60.0, "replicas": 4, "hpa": 3},
+               {"t": 120.0, "replicas": 4, "hpa": 3}]  # fmt: skip
+    decisions = [
+        {"acting": "hpa", "utilization": 1.3},
+        {"acting": "learner", "utilization": 0.9},
+    ]
+    events = [
+        {"reason": "ScaledUp", "message": "2 → 4 (exploit, confidence 1.00): ..."},
+        {"reason": "PhaseChanged", "message": "Learning → Active"},
+    ]
+    summary = view.summarize(samples, decisions, events, 1.25)
+    assert (summary["replica_minutes"], summary["hpa_replica_minutes"]) == (6.0, 5.0)
+    assert (summary["slo_violations"], summary["learner_decisions"]) == (1, 1)
+    assert (summary["scale_events"], summary["learner_scale_events"]) == (1, 1)
+    assert "20.0% more than the HPA formula's" in view.summary_text(summary, 1.25)
