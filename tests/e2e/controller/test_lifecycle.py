@@ -44,8 +44,13 @@ def test_missing_target_is_an_error_until_the_target_appears(
     # `kubectl get` shows it at a glance.
     out = e2e_clusters.kubectl(e2e_clusters.hub_context, "get", "sp", "-n", ns).stdout
     header, row = out.strip().splitlines()
-    assert header.split() == ["NAME", "TARGET", "MIN", "MAX", "CURRENT", "DESIRED", "PHASE", "AGE"]
-    assert row.split()[:7] == ["web", "web", "1", "10", "2", "2", "Learning"]
+    assert header.split() == [
+        "NAME", "TARGET", "METRIC", "MIN", "MAX", "REPLICAS", "ACTING", "PHASE", "READY", "AGE"
+    ]  # fmt: skip
+    cells = row.split()
+    assert cells[:2] == ["web", "web"]
+    assert re.fullmatch(r"[\d.]+/1", cells[2]), cells[2]  # per-replica demand / target 1
+    assert cells[3:9] == ["1", "10", "2", "hpa", "Learning", "True"]
 
 
 def test_scales_on_a_prometheus_metric_and_honours_the_cooldown_across_restarts(
