@@ -28,6 +28,11 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 # Names of Kubernetes objects and kubeconfig contexts, bounded so CEL cost estimates stay small.
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# An http(s) base URL without user info, query or fragment, in ASCII (same meaning in the API
+# server's RE2 and in pydantic's engine: explicit ASCII classes only).
+_SERVER_ADDRESS = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
+# Kubeconfig context names: printable ASCII without spaces (EKS's ARNs and GKE's names fit).
+_CONTEXT = r"^[!-~]+$"
 
 
 class Model(pydantic.BaseModel):
@@ -81,6 +86,7 @@ class TargetRef(Model):
         default=None,
         min_length=1,
         max_length=253,
+        pattern=_CONTEXT,
         description=(
             "Name of a context in the member-clusters kubeconfig the operator is given. "
             "Absent means the cluster the operator runs in (the hub)."
@@ -220,13 +226,29 @@ class ScalingSpec(Model):
 
 
 class PrometheusMetric(Model):
-    """A PromQL query that returns exactly one sample."""
+    """A PromQL query that returns exactly one sample, on an endpoint the operator allows."""
 
-    server_address: str = Field(
+    endpoint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=_DNS_LABEL,
+        description=(
+            "Name of a metric endpoint the operator's installer approved (URL, credentials and "
+            "TLS live in the operator's configuration, nimbusguard-metric-endpoints). Set "
+            "exactly one of endpoint and serverAddress."
+        ),
+    )
+    server_address: str | None = Field(
+        default=None,
         min_length=1,
         max_length=2048,
-        pattern=r"^https?://",
-        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.",
+        pattern=_SERVER_ADDRESS,
+        description=(
+            "Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090; no "
+            "credentials, query or fragment. The operator queries it only when its list of "
+            "allowed addresses matches it; otherwise use endpoint."
+        ),
     )
     query: str = Field(
         min_length=1,
@@ -254,6 +276,19 @@ class PrometheusMetric(Model):
         le=60,
         description="Timeout of one query, in seconds.",
     )
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=schema.cel(
+            "has(self.endpoint) != has(self.serverAddress)",
+            "set exactly one of endpoint and serverAddress",
+        )
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _one_place(self) -> PrometheusMetric:
+        if (self.endpoint is None) == (self.server_address is None):
+            raise ValueError("set exactly one of endpoint and serverAddress")
+        return self
 
 
 class CpuMetric(Model):
