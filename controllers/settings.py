@@ -49,6 +49,26 @@ class Settings(pydantic.BaseModel):
     )
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "json"
+    # Where the operator keeps its own state and configuration (Q-tables, tenancy grants).
+    operator_namespace: str = pydantic.Field(default_factory=_default_namespace)
+    metric_endpoints: Path | None = None
+    metric_credentials: Path | None = None
+    allow_prometheus_address: tuple[str, ...] = ()
+    prometheus_max_response_bytes: int = pydantic.Field(
+        default=1024 * 1024, ge=1024, le=64 * 1024 * 1024
+    )
+
+    @pydantic.field_validator("allow_prometheus_address")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from nimbusguard.clients import endpoints
+
+        for pattern in value:
+            try:
+                endpoints.AddressPattern.parse(pattern)
+            except ValueError as exc:
+                raise ValueError(f"{pattern!r}: {exc}") from exc
+        return value
 
     @pydantic.field_validator("log_level", mode="before")
     @classmethod
@@ -114,6 +134,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--identity", help="this instance's identity in the Lease (default: hostname + random)")
     a("--log-level", help=f"DEBUG, INFO, WARNING or ERROR ({env} NIMBUSGUARD_LOG_LEVEL)")
     a("--log-format", help=f"json or text ({env} NIMBUSGUARD_LOG_FORMAT)")
+    a(
+        "--operator-namespace",
+        help="namespace of the operator's own state and configuration: Q-tables, tenancy "
+        f"grants ({env} NIMBUSGUARD_OPERATOR_NAMESPACE; default: the pod's namespace)",
+    )
+    a(
+        "--metric-endpoints",
+        help="YAML file listing the approved Prometheus endpoints and allowed server "
+        f"addresses ({env} NIMBUSGUARD_METRIC_ENDPOINTS)",
+    )
+    a(
+        "--metric-credentials",
+        help="directory with the endpoints' credential and TLS files "
+        f"({env} NIMBUSGUARD_METRIC_CREDENTIALS)",
+    )
+    a(
+        "--allow-prometheus-address",
+        action="append",
+        help="allow policies' serverAddress matching scheme://host[:port|:*][/path] "
+        "(repeatable; e.g. http://127.0.0.1:* for local development)",
+    )
+    a(
+        "--prometheus-max-response-bytes",
+        type=int,
+        help="refuse Prometheus answers larger than this (default 1048576)",
+    )
 
 
 _ENV = {
@@ -122,6 +168,9 @@ _ENV = {
     "leader_elect": "NIMBUSGUARD_LEADER_ELECT",
     "log_level": "NIMBUSGUARD_LOG_LEVEL",
     "log_format": "NIMBUSGUARD_LOG_FORMAT",
+    "operator_namespace": "NIMBUSGUARD_OPERATOR_NAMESPACE",
+    "metric_endpoints": "NIMBUSGUARD_METRIC_ENDPOINTS",
+    "metric_credentials": "NIMBUSGUARD_METRIC_CREDENTIALS",
 }
 
 
