@@ -13,14 +13,21 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import kopf
 from kubernetes.aio import client as k8s
 
-from controllers import handlers, health, observability, reconciler as reconciler_, settings as st
-from nimbusguard.clients import errors, kube, leases
+from controllers import (
+    handlers,
+    health,
+    observability,
+    permits as permits_,
+    reconciler as reconciler_,
+    settings as st,
+)
+from nimbusguard.clients import endpoints, errors, kube, leases
 from nimbusguard.workflow import graph
 
 logger = logging.getLogger(__name__)
@@ -69,11 +76,22 @@ async def run(cfg: st.Settings) -> int:
 
     hub = kube.HubConfig(kubeconfig=cfg.kubeconfig, context=cfg.context)
     host, port = cfg.host_port
+    registry = endpoints.Registry(
+        config_file=cfg.metric_endpoints,
+        credentials_dir=cfg.metric_credentials,
+        allowed_addresses=cfg.allow_prometheus_address,
+    )
     async with (
         kube.clients(hub, cfg.member_kubeconfig) as clients,
-        aiohttp.ClientSession() as session,
+        _closing(registry),
         health.serving(host, port, readiness, metrics),
     ):
+        permits = permits_.Permits(
+            hub=clients.hub,
+            operator_namespace=cfg.operator_namespace,
+            registry=registry,
+            max_response_bytes=cfg.prometheus_max_response_bytes,
+        )
         logger.info(
             "serving /metrics, /healthz, /readyz on %s:%d; hub: %s", host, port, hub.describe()
         )
@@ -96,7 +114,7 @@ async def run(cfg: st.Settings) -> int:
                     return 0
                 readiness.role = "leader"
                 metrics.leader.set(1)
-            return await _operate(cfg, clients, session, metrics, readiness, elector, shutdown)
+            return await _operate(cfg, clients, permits, metrics, readiness, elector, shutdown)
         finally:
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -104,6 +122,14 @@ async def run(cfg: st.Settings) -> int:
             if elector is not None:
                 await elector.release()
             metrics.leader.set(0)
+
+
+@contextlib.asynccontextmanager
+async def _closing(registry: endpoints.Registry) -> AsyncIterator[endpoints.Registry]:
+    try:
+        yield registry
+    finally:
+        await registry.close()
 
 
 async def _first(primary: Any, stop: Any) -> bool:
@@ -124,7 +150,7 @@ async def _first(primary: Any, stop: Any) -> bool:
 async def _operate(
     cfg: st.Settings,
     clients: kube.ClusterClients,
-    session: aiohttp.ClientSession,
+    permits: permits_.Permits,
     metrics: observability.Metrics,
     readiness: health.Readiness,
     elector: leases.LeaderElector | None,
@@ -132,7 +158,7 @@ async def _operate(
 ) -> int:
     reconciler = reconciler_.Reconciler(
         clients=clients,
-        session=session,
+        permits=permits,
         metrics=metrics,
         readiness=readiness,
         graph=graph.build(),

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import aiohttp
 import pydantic
 
 from api.v1 import groupversion_info as gv, scalingpolicy_types as types
@@ -27,15 +26,17 @@ from controllers import (
     learning,
     notices,
     observability,
+    permits as permits_,
     phases,
     status,
 )
+from nimbusguard import tenancy
 from nimbusguard.clients import (
+    endpoints,
     errors,
     events,
     kube,
     policies,
-    prometheus,
     resource_metrics,
     sources,
     workloads,
@@ -90,7 +91,7 @@ class Reconciler:
         self,
         *,
         clients: kube.ClusterClients,
-        session: aiohttp.ClientSession,
+        permits: permits_.Permits,
         metrics: observability.Metrics,
         readiness: health.Readiness,
         graph: Any,
@@ -98,7 +99,7 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clients = clients
-        self.session = session
+        self.permits = permits
         self.metrics = metrics
         self.readiness = readiness
         self.graph = graph
@@ -233,6 +234,9 @@ class Reconciler:
         previous = memory.status or policy.status
         now = self.clock()
         log = observability.policy_logger(logger, namespace, meta.name, spec.target.cluster)
+        permit = await self.permits.check(policy)
+        if permit.refusal is not None:
+            return await self._refused(policy, memory, previous, permit.refusal, now)
 
         ref = workloads.TargetRef(
             kind=spec.target.kind,
@@ -289,7 +293,7 @@ class Reconciler:
             target=ref,
             api=api,
             api_error=api_error,
-            sources=self._sources(spec, api, ref),
+            sources=self._sources(memory.runtime.key, spec, api, ref, permit.endpoint),
             runtime=memory.runtime,
             record_intent=record_intent,
         )
@@ -346,6 +350,48 @@ class Reconciler:
             # Retry sooner while a fault is fresh, then settle at the normal cadence.
             return min(interval, MAX_BACKOFF, 2.0 ** min(memory.failures, 6))
         return interval
+
+    async def _refused(
+        self,
+        policy: types.ScalingPolicy,
+        memory: _Memory,
+        previous: types.ScalingPolicyStatus,
+        refusal: tenancy.Refusal,
+        now: float,
+    ) -> float:
+        """The operator's configuration forbids this policy: Error, a condition and an Event
+        in its own namespace, and nothing else (no target read, no query, no scale)."""
+        spec, meta = policy.spec, policy.metadata
+        verdict = phases.assess(
+            phases.Facts(
+                paused=spec.paused,
+                target=spec.target.name,
+                target_error=None,
+                conflict=None,
+                learner_active=False,
+                previous_phase=previous.phase,
+                evaluated=False,
+                refusal=(refusal.reason, refusal.message),
+            )
+        )
+        outcome = status.Outcome()
+        new_status = status.build(
+            previous=previous,
+            spec=spec,
+            generation=meta.generation,
+            verdict=verdict,
+            outcome=outcome,
+            evaluated=False,
+            now=now,
+            last_scale=None,
+            learning=previous.learning,
+        )
+        await self._write(policy, new_status, memory)
+        for notice in notices.derive(previous, new_status, outcome):
+            await self._post(policy, notice)
+        self._phases[meta.uid or ""] = verdict.phase
+        self.metrics.set_phases(self._phases)
+        return float(spec.scaling.evaluation_interval)
 
     # -- pieces ------------------------------------------------------------------------------
 
@@ -407,21 +453,17 @@ class Reconciler:
         )
 
     def _sources(
-        self, spec: types.ScalingPolicySpec, api: Any | None, ref: workloads.TargetRef
+        self,
+        key: str,
+        spec: types.ScalingPolicySpec,
+        api: Any | None,
+        ref: workloads.TargetRef,
+        endpoint: endpoints.Endpoint | None,
     ) -> list[sources.MetricSource]:
         found: list[sources.MetricSource] = []
         prom = spec.metrics.prometheus
-        if prom is not None:
-            found.append(
-                prometheus.PrometheusSource(
-                    session=self.session,
-                    server_address=prom.server_address,
-                    query=prom.query,
-                    target_value=prom.target_value,
-                    average=prom.metric_type == "AverageValue",
-                    timeout=prom.timeout_seconds,
-                )
-            )
+        if prom is not None and endpoint is not None:
+            found.append(self.permits.prometheus_source(key, prom, endpoint))
         cpu = spec.metrics.cpu
         if cpu is not None and api is not None:
             found.append(

@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes.aio import client as k8s
 
-from nimbusguard.clients import errors, kube
+from nimbusguard.clients import configmaps, errors, kube
 
 FIELD_MANAGER = "nimbusguard"
 MAX_BYTES = 1024 * 1024 - 16 * 1024  # a ConfigMap must stay under 1 MiB with its metadata
@@ -38,13 +38,9 @@ async def load(api: k8s.ApiClient, namespace: str, name: str, key: str) -> bytes
     A ConfigMap that exists but lacks the key, or holds undecodable data, raises
     errors.ClientError with reason QTableMissingKey / QTableUndecodable.
     """
-    core = k8s.CoreV1Api(api)
-    try:
-        cm: Any = await kube.call(core.read_namespaced_config_map, name, namespace)
-    except errors.ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    cm = await configmaps.read(api, namespace, name)
+    if cm is None:
+        return None
     binary = cm.binary_data or {}
     if key not in binary:
         raise errors.ClientError(

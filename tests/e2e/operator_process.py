@@ -62,6 +62,11 @@ class OperatorProcess:
             "--log-level=DEBUG",
         ]
         args += [f"--namespace={ns}" for ns in namespaces]
+        # The tests' Prometheus servers run on loopback; state and grants live in the first
+        # namespace of the test (unless the test says otherwise).
+        args.append("--allow-prometheus-address=http://127.0.0.1:*")
+        if namespaces and not any(a.startswith("--operator-namespace") for a in extra_args):
+            args.append(f"--operator-namespace={namespaces[0]}")
         if member_kubeconfig is not None:
             args.append(f"--member-kubeconfig={member_kubeconfig}")
         if leader_elect:
