@@ -111,6 +111,11 @@ class Reconciler:
         self._hpas: dict[tuple[str, str], tuple[float, list[workloads.HpaTarget]]] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
 
+    @property
+    def _store(self) -> learning.Store:
+        """Where the policies' own Q-tables live (the operator's namespace)."""
+        return learning.Store(self.clients.hub, self.permits.operator_namespace)
+
     # -- entry points used by the kopf handlers ----------------------------------------------
 
     async def observe(self, body: Mapping[str, Any], claims: Claims, *, wake: bool = False) -> None:
@@ -173,6 +178,8 @@ class Reconciler:
             memory.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await memory.task
+        if memory is not None:
+            await learning.discard(self._store, uid, key)
         if self._phases.pop(uid, None) is not None or memory is not None:
             self.metrics.forget_policy(key)
             self.metrics.set_phases(self._phases)
@@ -190,7 +197,7 @@ class Reconciler:
                     policy = types.ScalingPolicy.model_validate(dict(memory.body))
                 except pydantic.ValidationError:
                     continue
-                await learning.persist(self.clients.hub, policy, memory.runtime, now, force=True)
+                await learning.persist(self._store, policy, memory.runtime, now, force=True)
         for memory in list(self._memory.values()):
             if memory.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -259,12 +266,12 @@ class Reconciler:
         extra: list[cond.Update] = []
         posted: list[notices.Notice] = []
         if not rt.learner_ready:
-            loaded = await learning.load(self.clients.hub, policy, rt)
+            loaded = await learning.load(self._store, policy, rt)
             if loaded.condition is not None:
                 extra.append(loaded.condition)
             posted.extend(loaded.notices)
         if rt.reset_reason is not None:
-            kept = await learning.keep_replaced(self.clients.hub, policy, rt)
+            kept = await learning.keep_replaced(self._store, policy, rt)
             message = f"the learner starts afresh: {rt.reset_reason}" + (
                 f"; the old Q-table is kept as ConfigMap {kept}" if kept else ""
             )
@@ -330,13 +337,13 @@ class Reconciler:
             evaluated=evaluated and outcome.decision is not None,
             now=now,
             last_scale=recorded[-1] if recorded else None,
-            learning=learning.learning_status(policy, rt, previous.learning),
+            learning=learning.learning_status(self._store, policy, rt, previous.learning),
             extra_conditions=tuple(extra),
         )
         written = await self._write(policy, new_status, memory)
         for notice in [*notices.derive(previous, new_status, outcome), *posted]:
             await self._post(policy, notice)
-        await learning.persist(self.clients.hub, policy, rt, now, force=False)
+        await learning.persist(self._store, policy, rt, now, force=False)
         self._count(policy, memory, verdict, outcome, log)
 
         transient = (

@@ -10,7 +10,8 @@ rules are what the framework itself does for our handlers. Scopes:
 
 - `hub`: cluster-wide in the hub, because ScalingPolicies may live in any namespace;
 - `target`: in every cluster that holds targets (the hub and each member cluster);
-- `operator-namespace`: only in the namespace the operator runs in (leader election).
+- `operator-namespace`: only in the namespace the operator runs in (leader election, the
+  policies' own Q-tables, the tenancy grants).
 
 No Secret permission anywhere: the member-clusters kubeconfig Secret is mounted as a volume,
 so the kubelet reads it and the operator never calls the Secrets API.
@@ -88,11 +89,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "",
         ("configmaps",),
-        ("get", "create", "patch"),
+        ("get",),
         "hub",
         ("clients",),
-        "each policy's Q-table lives in a ConfigMap it owns, in the policy's namespace; "
-        "read on start and for warm starts, created or patched when persisted",
+        "read-only in tenants' namespaces: a policy's warm-start table "
+        "(aiConfig.qLearning.warmStart), and once the table an older release kept there",
     ),
     Rule(
         "apiextensions.k8s.io",
@@ -150,6 +151,16 @@ RULES: tuple[Rule, ...] = (
         "operator-namespace",
         ("clients",),
         "leader election on one Lease in the operator's namespace (--lease-name)",
+    ),
+    Rule(
+        "",
+        ("configmaps",),
+        ("get", "list", "create", "patch", "delete"),
+        "operator-namespace",
+        ("clients",),
+        "the policies' own Q-tables (nimbusguard-qtable-<policy uid>: written, listed and "
+        "deleted with their policy) and the tenancy grants (read), all in the operator's "
+        "namespace only",
     ),
 )
 

@@ -52,7 +52,8 @@ def leader_election_role() -> str:
         "Role",
         LEADER_ELECTION_ROLE,
         permissions.operator_namespace_rules(),
-        "Leader election, only in the operator's own namespace.",
+        "Leader election, Q-tables and the operator's configuration, only in the operator's "
+        "own namespace.",
     )
 
 
