@@ -38,6 +38,10 @@ class Settings(pydantic.BaseModel):
     member_kubeconfig: Path | None = None
     namespaces: tuple[str, ...] = ()
     bind_address: str = "127.0.0.1:8080"
+    # /metrics: "0" = not served; secure = TLS + TokenReview/SubjectAccessReview.
+    metrics_bind_address: str = "0"
+    metrics_secure: bool = True
+    metrics_cert_dir: Path | None = None
     leader_elect: bool = False
     lease_name: str = "nimbusguard-operator"
     lease_namespace: str = pydantic.Field(default_factory=_default_namespace)
@@ -75,9 +79,11 @@ class Settings(pydantic.BaseModel):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @pydantic.field_validator("bind_address")
+    @pydantic.field_validator("bind_address", "metrics_bind_address")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        if info.field_name == "metrics_bind_address" and value == "0":
+            return value
         _, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080 or :8080)")
@@ -91,8 +97,17 @@ class Settings(pydantic.BaseModel):
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, _, port = self.bind_address.rpartition(":")
-        return host or "0.0.0.0", int(port)  # noqa: S104 (":8080" means all interfaces)
+        return _split(self.bind_address)
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """Where /metrics is served, or None when it is not."""
+        return None if self.metrics_bind_address == "0" else _split(self.metrics_bind_address)
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "0.0.0.0", int(port)  # noqa: S104 (":8080" means all interfaces)
 
 
 class SettingsError(Exception):
@@ -118,7 +133,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a(
         "--bind-address",
-        help=f"HOST:PORT of /metrics, /healthz, /readyz ({env} NIMBUSGUARD_BIND_ADDRESS)",
+        help=f"HOST:PORT of /healthz and /readyz, open for probes ({env} NIMBUSGUARD_BIND_ADDRESS)",
+    )
+    a(
+        "--metrics-bind-address",
+        help="HOST:PORT of /metrics, or 0 to not serve it (default 0; "
+        f"{env} NIMBUSGUARD_METRICS_BIND_ADDRESS)",
+    )
+    a(
+        "--metrics-secure",
+        type=_flag,
+        help="true (default): /metrics over TLS, callers authenticated with TokenReview and "
+        "authorized with SubjectAccessReview; false: plain HTTP for local development",
+    )
+    a(
+        "--metrics-cert-dir",
+        help="directory with tls.crt and tls.key for /metrics (default: self-signed)",
     )
     a(
         "--leader-elect",
@@ -162,9 +192,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r} is not true or false")
+
+
 _ENV = {
     "member_kubeconfig": "NIMBUSGUARD_MEMBER_KUBECONFIG",
     "bind_address": "NIMBUSGUARD_BIND_ADDRESS",
+    "metrics_bind_address": "NIMBUSGUARD_METRICS_BIND_ADDRESS",
     "leader_elect": "NIMBUSGUARD_LEADER_ELECT",
     "log_level": "NIMBUSGUARD_LOG_LEVEL",
     "log_format": "NIMBUSGUARD_LOG_FORMAT",
