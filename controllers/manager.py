@@ -22,6 +22,7 @@ from kubernetes.aio import client as k8s
 from controllers import (
     handlers,
     health,
+    metrics_auth,
     observability,
     permits as permits_,
     reconciler as reconciler_,
@@ -84,7 +85,8 @@ async def run(cfg: st.Settings) -> int:
     async with (
         kube.clients(hub, cfg.member_kubeconfig) as clients,
         _closing(registry),
-        health.serving(host, port, readiness, metrics),
+        _metrics_endpoint(cfg, clients.hub) as metrics_endpoint,
+        health.serving(host, port, readiness, metrics, metrics_endpoint),
     ):
         permits = permits_.Permits(
             hub=clients.hub,
@@ -93,7 +95,11 @@ async def run(cfg: st.Settings) -> int:
             max_response_bytes=cfg.prometheus_max_response_bytes,
         )
         logger.info(
-            "serving /metrics, /healthz, /readyz on %s:%d; hub: %s", host, port, hub.describe()
+            "serving /healthz, /readyz on %s:%d, /metrics %s; hub: %s",
+            host,
+            port,
+            _describe(metrics_endpoint, cfg.metrics_secure),
+            hub.describe(),
         )
         probe = asyncio.create_task(_probe_hub(clients.hub, readiness), name="hub-probe")
         elector: leases.LeaderElector | None = None
@@ -122,6 +128,31 @@ async def run(cfg: st.Settings) -> int:
             if elector is not None:
                 await elector.release()
             metrics.leader.set(0)
+
+
+@contextlib.asynccontextmanager
+async def _metrics_endpoint(
+    cfg: st.Settings, hub: k8s.ApiClient
+) -> AsyncIterator[health.MetricsEndpoint | None]:
+    """Where /metrics is served; with --metrics-secure, over TLS behind TokenReview and
+    SubjectAccessReview."""
+    where = cfg.metrics_host_port
+    if where is None:
+        yield None
+        return
+    if not cfg.metrics_secure:
+        yield health.MetricsEndpoint(*where)
+        return
+    async with metrics_auth.tls_context(cfg.metrics_cert_dir) as context:
+        middlewares = (metrics_auth.middleware(metrics_auth.Reviewer(hub)),)
+        yield health.MetricsEndpoint(*where, ssl_context=context, middlewares=middlewares)
+
+
+def _describe(endpoint: health.MetricsEndpoint | None, secure: bool) -> str:
+    if endpoint is None:
+        return "not served"
+    how = "https, authenticated" if secure else "plain http, open"
+    return f"on {endpoint.host}:{endpoint.port} ({how})"
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,12 @@ rules are what the framework itself does for our handlers. Scopes:
 - `hub`: cluster-wide in the hub, because ScalingPolicies may live in any namespace;
 - `target`: in every cluster that holds targets (the hub and each member cluster);
 - `operator-namespace`: only in the namespace the operator runs in (leader election, the
-  policies' own Q-tables, the tenancy grants).
+  policies' own Q-tables, the tenancy grants);
+- `metrics-auth`: the reviews behind /metrics authentication, in their own ClusterRole as
+  kubebuilder's scaffold has it (reviews are questions to the API server, nothing is stored).
+
+Cluster-wide writes are limited to the scale subresources, the policies' status and Events
+(`CLUSTER_WIDE_WRITES`, checked by a unit test).
 
 No Secret permission anywhere: the member-clusters kubeconfig Secret is mounted as a volume,
 so the kubelet reads it and the operator never calls the Secrets API.
@@ -22,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-Scope = Literal["hub", "target", "operator-namespace"]
+Scope = Literal["hub", "target", "operator-namespace", "metrics-auth"]
 Needer = Literal["clients", "kopf"]
 
 # Verbs in the order kubectl and controller-gen print them.
@@ -58,16 +63,27 @@ class Rule:
         }
 
 
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+# The only writes the operator may make outside its own namespace.
+CLUSTER_WIDE_WRITES = frozenset(
+    {
+        ("nimbusguard.io", "scalingpolicies/status", "patch"),
+        ("", "events", "create"),
+        ("apps", "deployments/scale", "patch"),
+        ("apps", "statefulsets/scale", "patch"),
+    }
+)
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "nimbusguard.io",
         ("scalingpolicies",),
-        ("get", "list", "watch", "patch"),
+        ("get", "list", "watch"),
         "hub",
         ("kopf", "clients"),
-        "kopf lists and watches policies and merge-patches its handler-progress and "
-        "last-handled-configuration annotations; the reconciler re-reads a policy before it "
-        "records a scale intent",
+        "kopf lists and watches policies (event handlers only: it never writes them); the "
+        "reconciler re-reads a policy before it records a scale intent and looks up the "
+        "owner of a Q-table",
     ),
     Rule(
         "nimbusguard.io",
@@ -165,6 +181,28 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+METRICS_AUTH_RULES: tuple[Rule, ...] = (
+    Rule(
+        "authentication.k8s.io",
+        ("tokenreviews",),
+        ("create",),
+        "metrics-auth",
+        ("clients",),
+        "who is scraping /metrics: the caller's bearer token is reviewed by the API server",
+    ),
+    Rule(
+        "authorization.k8s.io",
+        ("subjectaccessreviews",),
+        ("create",),
+        "metrics-auth",
+        ("clients",),
+        "may that caller get /metrics: RBAC decides (nonResourceURLs, see "
+        "metrics_reader_role.yaml)",
+    ),
+)
+RULES = (*RULES, *METRICS_AUTH_RULES)
+
+
 def rules_for(*scopes: Scope) -> list[Rule]:
     """The rules of the given scopes, in declaration order."""
     return [r for r in RULES if r.scope in scopes]
@@ -183,3 +221,8 @@ def member_cluster_rules() -> list[Rule]:
 def operator_namespace_rules() -> list[Rule]:
     """The Role in the operator's own namespace."""
     return rules_for("operator-namespace")
+
+
+def metrics_auth_rules() -> list[Rule]:
+    """The ClusterRole behind /metrics authentication and authorization."""
+    return rules_for("metrics-auth")

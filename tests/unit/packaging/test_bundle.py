@@ -98,13 +98,15 @@ def test_alm_examples_are_the_samples_in_listed_order(csv: dict[str, Any]) -> No
 def test_permissions_are_the_generated_roles(csv: dict[str, Any]) -> None:
     install = csv["spec"]["install"]
     assert install["strategy"] == "deployment"
-    (cluster,) = install["spec"]["clusterPermissions"]
+    cluster, reviews = install["spec"]["clusterPermissions"]
     (namespaced,) = install["spec"]["permissions"]
     assert cluster["rules"] == [r.policy_rule() for r in permissions.hub_cluster_rules()]
+    assert reviews["rules"] == [r.policy_rule() for r in permissions.metrics_auth_rules()]
     assert namespaced["rules"] == [r.policy_rule() for r in permissions.operator_namespace_rules()]
     (deployment,) = install["spec"]["deployments"]
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert cluster["serviceAccountName"] == namespaced["serviceAccountName"] == account
+    assert reviews["serviceAccountName"] == account
 
 
 def test_the_install_strategy_is_config_default_plus_olm_namespaces(
