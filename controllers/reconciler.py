@@ -431,10 +431,13 @@ class Reconciler:
         owner = first_claim(claims(key))
         if owner is None or owner[3] == policy.metadata.uid:
             return None
-        return (
-            f"ScalingPolicy {owner[1]}/{owner[2]} already scales this target "
-            "(the oldest policy wins); this one will not act"
+        # Another tenant's policy is not named to this one.
+        who = (
+            f"ScalingPolicy {owner[1]}/{owner[2]}"
+            if owner[1] == namespace
+            else ("a ScalingPolicy of another namespace")
         )
+        return f"{who} already scales this target (the oldest policy wins); this one will not act"
 
     async def _hpa_conflict(
         self, api: Any, ref: workloads.TargetRef, log: logging.LoggerAdapter[logging.Logger]
