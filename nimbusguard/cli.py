@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # inside `func`, so one job does not pay for another's (the operator never loads matplotlib).
 COMMAND_MODULES: dict[str, str] = {
     "manifests": "nimbusguard.manifests_cli",
+    "member-rbac": "nimbusguard.tenancy_cli",
     "run": "controllers.cmd",
     "simulate": "nimbusguard.simulator.simulate_cli",
     "train": "nimbusguard.simulator.train_cli",
