@@ -19,8 +19,10 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
     from controllers import manager, observability, settings
+    from nimbusguard import version
 
     try:
         cfg = settings.from_arguments(args)
@@ -28,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"nimbusguard run: {exc}", file=sys.stderr)
         return 2
     observability.configure_logging(cfg.log_level, cfg.log_format)
+    logging.getLogger("nimbusguard").info("starting %s", version.describe())
     try:
         return asyncio.run(manager.run(cfg))
     except Exception as exc:  # a start-up failure must say what, not dump a stack

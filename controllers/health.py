@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from aiohttp import web
+from prometheus_client import aiohttp as prom_aiohttp
 
 from controllers import observability
 from nimbusguard.clients import errors
@@ -85,11 +86,8 @@ def probes_app(readiness: Readiness) -> web.Application:
 def metrics_app(
     metrics: observability.Metrics, middlewares: tuple[Any, ...] = ()
 ) -> web.Application:
-    async def metrics_(_: web.Request) -> web.Response:
-        return web.Response(
-            body=metrics.exposition(),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
+    # prometheus-client's own handler: content negotiation (OpenMetrics), gzip, name[] filter.
+    metrics_ = prom_aiohttp.make_aiohttp_handler(metrics.registry)
 
     application = web.Application(middlewares=list(middlewares))
     application.add_routes([web.get("/metrics", metrics_)])

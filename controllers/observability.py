@@ -15,6 +15,8 @@ from typing import Any
 
 import prometheus_client as prom
 
+from nimbusguard import version
+
 # The *_created series double every counter's cardinality and no dashboard reads them.
 prom.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -22,10 +24,22 @@ PHASES = ("Initializing", "Learning", "Active", "Paused", "Error")
 
 
 class Metrics:
-    """All series the operator exports, in one registry (tests make their own)."""
+    """All series the operator exports, in one registry (tests make their own).
+
+    Besides the nimbusguard_* series: nimbusguard_build_info (version labels, value 1) and
+    the client library's process_*, python_info and python_gc_* collectors, as every
+    Prometheus-instrumented process has them.
+    """
 
     def __init__(self, registry: prom.CollectorRegistry | None = None) -> None:
         r = self.registry = registry if registry is not None else prom.CollectorRegistry()
+        prom.ProcessCollector(registry=r)
+        prom.PlatformCollector(registry=r)
+        prom.GCCollector(registry=r)
+        self.build_info = prom.Info(
+            "nimbusguard_build", "Version of the running operator (value 1).", registry=r
+        )
+        self.build_info.info(version.build_info())
         self.policies = prom.Counter(
             "nimbusguard_policies", "ScalingPolicies seen since the operator started.", registry=r
         )
@@ -131,9 +145,6 @@ class Metrics:
                 metric.remove(policy)
         for labelled in (self.fallbacks, self.replicas):
             labelled.remove_by_labels({"policy": policy})
-
-    def exposition(self) -> bytes:
-        return prom.generate_latest(self.registry)
 
 
 # Logging -------------------------------------------------------------------------------------

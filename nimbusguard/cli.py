@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from nimbusguard import version
+
 # Modules that contribute sub-commands. `register` only declares arguments; heavy imports happen
 # inside `func`, so one job does not pay for another's (the operator never loads matplotlib).
 COMMAND_MODULES: dict[str, str] = {
@@ -26,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nimbusguard",
         description="NimbusGuard: a learning autoscaler for Kubernetes workloads.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=version.describe(), help="print the version"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES.values():

@@ -12,19 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from api import generate as api_generate
-from hack.gen import bundle, config_reference, rbac
+from hack.gen import bundle, config_reference, rbac, settings_reference
 
 Renderers = dict[Path, Callable[[], str]]
 
 
 def manifests(root: Path) -> Renderers:
-    """RBAC roles and docs/configuration.md."""
+    """RBAC roles, docs/configuration.md and docs/operator-settings.md."""
     return {
         root / "config" / "rbac" / "role.yaml": rbac.manager_role,
         root / "config" / "rbac" / "leader_election_role.yaml": rbac.leader_election_role,
         root / "config" / "member" / "role.yaml": rbac.member_role,
         root / "config" / "rbac" / "metrics_auth_role.yaml": rbac.metrics_auth_role,
         root / "docs" / "configuration.md": config_reference.render,
+        root / "docs" / "operator-settings.md": settings_reference.render,
     }
 
 

@@ -59,9 +59,9 @@ class OperatorProcess:
             f"--kubeconfig={kubeconfig}",
             f"--context={context}",
             f"--bind-address=127.0.0.1:{self.port}",
-            # /metrics on its own port, plain HTTP unless a test asks for --metrics-secure=true.
+            # /metrics on its own port, plain HTTP unless a test asks for --metrics-secure.
             f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
-            "--metrics-secure=false",
+            "--no-metrics-secure",
             f"--identity={self.identity}",
             "--log-level=DEBUG",
         ]

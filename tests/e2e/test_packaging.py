@@ -376,7 +376,7 @@ def test_the_operator_works_with_exactly_its_rbac(
             leader_elect=True,
             lease_namespace=SYSTEM,
             # As shipped: state in the operator's namespace, /metrics over TLS, authenticated.
-            extra_args=[f"--operator-namespace={SYSTEM}", "--metrics-secure=true"],
+            extra_args=[f"--operator-namespace={SYSTEM}", "--metrics-secure"],
         )
         e2e_logs.register(operator.log_file, "operator as its ServiceAccount")
         scraper, nosy = _scraper(e2e_clusters, hub_api, hub_ns)

@@ -9,7 +9,7 @@ import pydantic
 
 from api.v1 import scalingpolicy_types as types
 from controllers import settings
-from hack.gen import config_reference
+from hack.gen import config_reference, settings_reference
 from tests.unit.packaging.conftest import ROOT
 
 REFERENCE = ROOT / "docs" / "configuration.md"
@@ -49,11 +49,15 @@ def test_every_type_has_a_section_with_every_field() -> None:
 def test_every_flag_of_nimbusguard_run_is_listed() -> None:
     parser = argparse.ArgumentParser()
     settings.add_arguments(parser)
-    text = config_reference.render()
+    text = settings_reference.render()
+    assert "operator-settings.md" in config_reference.render()
+    checked = 0
     for action in parser._actions:
         for flag in action.option_strings:
-            if flag not in ("-h", "--help"):
+            if flag not in ("-h", "--help") and not flag.startswith("--no-"):
                 assert f"`{flag}`" in text, flag
+                checked += 1
+    assert checked == len(settings.Settings.model_fields)
 
 
 OURS = ["installation.md", "multi-cluster.md", "architecture.md", "runbooks.md"]

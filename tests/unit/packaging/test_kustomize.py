@@ -73,7 +73,7 @@ def test_the_manager_pod_is_restricted(render: Render, directory: Path) -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
     assert "--bind-address=:8081" in container["args"]
     assert "--metrics-bind-address=:8443" in container["args"]
-    assert not any(a.startswith("--metrics-secure") for a in container["args"])
+    assert "--no-metrics-secure" not in container["args"]
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     # The read-only root filesystem needs a writable /tmp; the member kubeconfig is mounted.
