@@ -8,6 +8,7 @@ rules with `schema.cel`; the API server enforces them at admission.
 from __future__ import annotations
 
 import datetime
+import typing
 from typing import Any, ClassVar, Literal
 
 import pydantic
@@ -51,11 +52,51 @@ class Model(pydantic.BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _admits_none(annotation: Any) -> bool:
+    return annotation is None or type(None) in typing.get_args(annotation)
+
+
+def _is_int(annotation: Any) -> bool:
+    return annotation is int or int in typing.get_args(annotation)
+
+
+class SpecModel(Model):
+    """Base of the spec types: they accept exactly what the API server admits, so a spec the
+    models take is a spec the CRD takes and the other way round (the admission fuzzing test
+    holds them to it). Hence strict types (no "5" for a number, no 1 for a boolean), except
+    that a whole float is an integer (the API server stores 5.0 as 5), and a null where the
+    field cannot be null is as good as absent (the API server prunes it or puts the default in).
+    Relations between fields are CEL rules in the CRD and the same checks here."""
+
+    model_config = pydantic.ConfigDict(strict=True)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _as_the_api_server_reads_it(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by_alias = {f.alias or n: f for n, f in cls.model_fields.items()}
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            field = by_alias.get(key) or cls.model_fields.get(key)
+            if field is not None and value is None and not _admits_none(field.annotation):
+                continue
+            if (
+                field is not None
+                and isinstance(value, float)
+                and value.is_integer()
+                and _is_int(field.annotation)
+            ):
+                value = int(value)
+            out[key] = value
+        return out
+
+
 # ---------------------------------------------------------------------------------------------
 # spec
 
 
-class TargetRef(Model):
+class TargetRef(SpecModel):
     """The workload to scale."""
 
     api_version: Literal["apps/v1"] = Field(
@@ -100,8 +141,14 @@ class TargetRef(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _namespace_with_cluster(self) -> TargetRef:
+        if self.namespace is not None and self.cluster is None:
+            raise ValueError("target.namespace may only be set together with target.cluster")
+        return self
 
-class ScaleRule(Model):
+
+class ScaleRule(SpecModel):
     """How fast one direction may move, after the HPA behavior API."""
 
     stabilization_window_seconds: int = Field(
@@ -137,7 +184,7 @@ def _default_scale_down() -> ScaleRule:
     return ScaleRule(stabilization_window_seconds=300, max_pods=4, max_percent=100)
 
 
-class Behavior(Model):
+class Behavior(SpecModel):
     """Rate limits and smoothing shared by the HPA baseline and the learner's shield."""
 
     tolerance: float = Field(
@@ -157,7 +204,7 @@ class Behavior(Model):
     )
 
 
-class ScalingSpec(Model):
+class ScalingSpec(SpecModel):
     """Replica bounds, cooldowns and cadence."""
 
     min_replicas: int = Field(
@@ -224,8 +271,19 @@ class ScalingSpec(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _bounds(self) -> ScalingSpec:
+        if self.min_replicas < 0:
+            raise ValueError("minReplicas must be 0 or more")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        fallback = self.fallback_replicas
+        if fallback is not None and not self.min_replicas <= fallback <= self.max_replicas:
+            raise ValueError("fallbackReplicas must lie between minReplicas and maxReplicas")
+        return self
 
-class PrometheusMetric(Model):
+
+class PrometheusMetric(SpecModel):
     """A PromQL query that returns exactly one sample, on an endpoint the operator allows."""
 
     endpoint: str | None = Field(
@@ -291,7 +349,7 @@ class PrometheusMetric(Model):
         return self
 
 
-class CpuMetric(Model):
+class CpuMetric(SpecModel):
     """Pod CPU from metrics.k8s.io against the pods' CPU requests (the HPA's semantics)."""
 
     target_utilization: int = Field(
@@ -301,7 +359,7 @@ class CpuMetric(Model):
     )
 
 
-class MetricsSpec(Model):
+class MetricsSpec(SpecModel):
     """Where the load signal comes from. The first source given is primary; the others are
     used by the fallback ladder when the primary fails."""
 
@@ -319,8 +377,14 @@ class MetricsSpec(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _a_source(self) -> MetricsSpec:
+        if self.prometheus is None and self.cpu is None:
+            raise ValueError("metrics needs at least one source: prometheus or cpu")
+        return self
 
-class QTableRef(Model):
+
+class QTableRef(SpecModel):
     """A pre-trained Q-table in a ConfigMap of the policy's namespace."""
 
     config_map_name: str = Field(
@@ -337,7 +401,7 @@ class QTableRef(Model):
     )
 
 
-class QLearningSpec(Model):
+class QLearningSpec(SpecModel):
     """Tabular Q-learning parameters."""
 
     learning_rate: float = Field(
@@ -376,8 +440,18 @@ class QLearningSpec(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _rates(self) -> QLearningSpec:
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError("learningRate must be in (0, 1]")
+        if not 0.0 <= self.discount_factor < 1.0:
+            raise ValueError("discountFactor must be in [0, 1)")
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError("epsilonEnd must not exceed epsilonStart")
+        return self
 
-class PromotionSpec(Model):
+
+class PromotionSpec(SpecModel):
     """When the learner may take over from the HPA baseline, and when it must hand back."""
 
     windows: int = Field(
@@ -403,7 +477,7 @@ class PromotionSpec(Model):
     )
 
 
-class AIConfig(Model):
+class AIConfig(SpecModel):
     """The learning controller."""
 
     q_learning: QLearningSpec = Field(
@@ -439,7 +513,7 @@ class AIConfig(Model):
     )
 
 
-class ScalingPolicySpec(Model):
+class ScalingPolicySpec(SpecModel):
     """Desired behaviour of a ScalingPolicy."""
 
     target: TargetRef = Field(description="The workload to scale.")
@@ -459,6 +533,14 @@ class ScalingPolicySpec(Model):
             "minReplicas 0 needs a prometheus metric: with no pods there is no CPU to measure",
         )
     )
+
+    @pydantic.model_validator(mode="after")
+    def _zero_needs_prometheus(self) -> ScalingPolicySpec:
+        if self.scaling.min_replicas == 0 and self.metrics.prometheus is None:
+            raise ValueError(
+                "minReplicas 0 needs a prometheus metric: with no pods there is no CPU to measure"
+            )
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,7 +720,9 @@ class ScalingPolicyStatus(Model):
 class ObjectMeta(Model):
     """The parts of metav1.ObjectMeta the operator reads; the API server owns the schema."""
 
-    name: str = Field(description="Name of the object.")
+    name: str = Field(
+        min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN, description="Name of the object."
+    )
     namespace: str | None = Field(default=None, description="Namespace of the object.")
     uid: str | None = Field(default=None, description="Unique id of the object.")
     generation: int | None = Field(default=None, description="Generation of the spec.")

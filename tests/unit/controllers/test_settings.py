@@ -144,5 +144,5 @@ def test_allowed_prometheus_addresses_are_patterns() -> None:
         environ={},
     )  # fmt: skip
     assert cfg.allow_prometheus_address == ("http://127.0.0.1:*", "https://prom:9090/x")
-    with pytest.raises(settings.SettingsError, match="allow-prometheus-address.*not a valid URL"):
+    with pytest.raises(settings.SettingsError, match=r"allow-prometheus-address.*not a valid URL"):
         settings.parse(["--allow-prometheus-address", "http://u:p@h:*"], environ={})
