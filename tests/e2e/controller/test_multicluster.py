@@ -115,7 +115,8 @@ def test_unknown_context_is_an_error_with_a_clear_reason(
     assert (reach["status"], reach["reason"]) == ("False", "UnknownCluster")
     assert "no-such-context" in reach["message"]
     # The message names the policy's own cluster only: no other contexts, no file paths.
-    assert "member" not in reach["message"] and "/" not in reach["message"]
+    for other in ("'member'", "'hub'", "contexts:", "/"):
+        assert other not in reach["message"], other
 
 
 def test_without_a_member_kubeconfig_only_member_policies_fail(
