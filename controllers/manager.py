@@ -36,23 +36,41 @@ logger = logging.getLogger(__name__)
 HUB_PROBE_PERIOD = 10.0
 
 
-def connection_info(api: k8s.ApiClient) -> kopf.ConnectionInfo:
-    """kopf's credentials from the same configuration our own hub client uses."""
+async def connection_info(api: k8s.ApiClient) -> kopf.ConnectionInfo:
+    """kopf's credentials, read now from the configuration our own hub client uses.
+
+    Read on every kopf login, not once at start: the in-cluster loader's refresh hook re-reads
+    a kubelet-rotated projected token, and an exec-plugin kubeconfig's hook re-runs the plugin
+    when its token expires, so kopf picks up what the hub client already uses.
+    """
     cfg = api.configuration
-    token = None
-    header = (cfg.api_key or {}).get("BearerToken") or (cfg.api_key or {}).get("authorization")
-    if header:
-        token = str(header).removeprefix("Bearer ").strip()
+    # NB: the in-cluster loader stores "bearer <jwt>" (lower case), a kubeconfig "Bearer <t>"
+    # or "Basic <b64>"; getting the key runs the refresh hook first.
+    header = await cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
+    scheme, token = _split_authorization(header)
     return kopf.ConnectionInfo(
         server=cfg.host,
         ca_path=cfg.ssl_ca_cert,
         insecure=not cfg.verify_ssl,
         certificate_path=cfg.cert_file,
         private_key_path=cfg.key_file,
+        scheme=scheme,
         token=token,
         username=cfg.username or None,
         password=cfg.password or None,
     )
+
+
+def _split_authorization(header: str | None) -> tuple[str | None, str | None]:
+    """(scheme, credentials) of an Authorization value; a bearer scheme is left to kopf."""
+    if not header or not header.strip():
+        return None, None
+    first, _, rest = header.strip().partition(" ")
+    if not rest.strip():
+        return None, first  # a bare token: kopf sends it as a bearer token
+    if first.lower() == "bearer":
+        return None, rest.strip()
+    return first, rest.strip()
 
 
 async def _probe_hub(api: k8s.ApiClient, readiness: health.Readiness) -> None:
@@ -196,11 +214,10 @@ async def _operate(
         identity=cfg.identity,
     )
     registry = handlers.build_registry()
-    info = connection_info(clients.hub)
 
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return info
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        return await connection_info(clients.hub)
 
     stop_flag = asyncio.Event()
     ready_flag = asyncio.Event()

@@ -56,15 +56,38 @@ async def new_hub_client(cfg: HubConfig) -> k8s.ApiClient:
         k8s_config.load_incluster_config(client_configuration=configuration)
         return k8s.ApiClient(configuration)
     path = str(cfg.kubeconfig) if cfg.kubeconfig else None
+    configuration = k8s.Configuration()
     try:
-        api: k8s.ApiClient = await k8s_config.new_client_from_config(
-            config_file=path, context=cfg.context, persist_config=False
+        loader = await k8s_config.load_kube_config(
+            config_file=path,
+            context=cfg.context,
+            client_configuration=configuration,
+            persist_config=False,
         )
     except k8s_config.ConfigException as exc:
         raise errors.ConfigError(
             f"cannot load the hub kubeconfig ({cfg.describe()}): {exc}"
         ) from exc
-    return api
+    _refresh_expiring_exec_token(loader, configuration)
+    return k8s.ApiClient(configuration)
+
+
+def _refresh_expiring_exec_token(loader: Any, configuration: k8s.Configuration) -> None:
+    """Re-run an exec plugin whose token has expired before the next request uses it.
+
+    NB: the kubeconfig loader runs the plugin once; without this hook an EKS/GKE-style token
+    (minutes long) would expire under the operator. Only a plugin that reports an
+    expirationTimestamp gets the hook: one without would be re-run on every request.
+    """
+    if not hasattr(loader, "exec_plugin_expiry"):
+        return
+
+    async def refresh(conf: k8s.Configuration) -> None:
+        await loader.load_from_exec_plugin()  # a no-op until the token expires
+        conf.api_key["BearerToken"] = loader.token
+
+    # The generated Configuration types the hook as None; it accepts a (sync or async) callable.
+    configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
 
 
 def member_contexts(path: Path) -> set[str]:
