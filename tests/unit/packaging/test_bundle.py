@@ -138,7 +138,10 @@ def test_the_bundle_holds_the_crd_and_the_extra_objects_without_namespaces(
         "CustomResourceDefinition",
         "Service",
         "ClusterRole",
+        "ConfigMap",
     }
+    # The tenancy grants (empty); the admission policy cannot be in a registry+v1 bundle.
+    assert kinds["ConfigMap"] == ["nimbusguard-tenancy"]
     assert "nimbusguard-manager-role" not in kinds["ClusterRole"]  # it is in the install strategy
     scorecard = yaml.safe_load((ROOT / "bundle/tests/scorecard/config.yaml").read_text())
     assert [scorecard] == render(CONFIG / "scorecard")
