@@ -34,5 +34,6 @@ ENV PATH=/opt/nimbusguard/bin:$PATH \
     PYTHONUNBUFFERED=1
 # 65532 is the conventional "nonroot" UID; numeric so that runAsNonRoot can be verified.
 USER 65532:65532
-EXPOSE 8080
+# Probes (open) and /metrics (TLS, authenticated).
+EXPOSE 8081 8443
 ENTRYPOINT ["nimbusguard", "run"]

@@ -83,7 +83,7 @@ test-e2e: $(E2E_DEPS) ## Run the e2e tests against real API servers (local contr
 
 ##@ Build
 
-RUN_ARGS ?= --bind-address=127.0.0.1:8080
+RUN_ARGS ?= --bind-address=127.0.0.1:8080 --metrics-bind-address=127.0.0.1:8443 --no-metrics-secure
 
 .PHONY: run
 run: venv ## Run the operator against the current kubeconfig context (RUN_ARGS adds flags).

@@ -21,10 +21,13 @@ FALLBACK: Final = "Fallback"
 CONFLICT: Final = "Conflict"
 BASELINE_BEATEN: Final = "BaselineBeaten"
 QTABLE_LOADED: Final = "QTableLoaded"
+# The target and the metric endpoint are allowed by the operator's tenancy and endpoint lists.
+PERMITTED: Final = "Permitted"
 
 # Order in which conditions appear in status (Ready first, as `kubectl describe` readers expect).
 ORDER: Final = (
     READY,
+    PERMITTED,
     TARGET_FOUND,
     CLUSTER_REACHABLE,
     METRICS_AVAILABLE,

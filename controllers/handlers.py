@@ -2,10 +2,14 @@
 
 - an index of which policies name which target (for "one autoscaler per target"); kopf fills
   indices before any handler runs, so no policy acts before it knows its rivals;
-- create / spec update / resume: adopt the policy (start its evaluation loop) and wake it so
-  a change takes effect at once;
-- an event handler that sees every watch event: it keeps the newest body for the loop and
-  stops the loop when the policy is deleted.
+- an event handler that sees every watch event (the initial listing included): it starts a
+  policy's evaluation loop on first sight, keeps the newest body for the loop, wakes it when
+  the spec changed (a new generation) so a change takes effect at once, and stops it when
+  the policy is deleted.
+
+Only event and index handlers, on purpose: kopf's change-detecting handlers (create, update,
+resume) record their progress in annotations, which would need `patch` on every policy in
+every namespace. With none, the operator never writes a policy, only its status.
 
 The periodic evaluation is the reconciler's own loop per policy, at the policy's own interval,
 not a kopf timer or daemon: kopf puts a finalizer on every object that has one, and a finalizer
@@ -46,12 +50,6 @@ def build_registry() -> kopf.OperatorRegistry:
         ns = namespace or "default"
         key = reconciler_.target_key(ns, dict(spec))
         return {key: (str(meta.get("creationTimestamp") or ""), ns, name, uid)}
-
-    @kopf.on.resume(*RESOURCE, id="adopt", registry=registry)
-    @kopf.on.create(*RESOURCE, id="adopt", registry=registry)
-    @kopf.on.update(*RESOURCE, id="adopt", field="spec", registry=registry)
-    async def adopt(*, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-        await memo["reconciler"].observe(body, _claims(kwargs), wake=True)
 
     @kopf.on.event(*RESOURCE, id="observe", registry=registry)
     async def observe(*, event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:

@@ -1,4 +1,8 @@
-"""/metrics, /healthz and /readyz on one port (aiohttp), and the state behind them.
+"""/healthz and /readyz on the probe port, /metrics on its own port (aiohttp), and the state
+behind them.
+
+The probe port is plain HTTP and open (the kubelet probes it); the metrics port is served
+over TLS with authentication and authorization by default (controllers/metrics_auth.py).
 
 - /healthz: the process is alive and its event loop responsive (a heartbeat task notes the
   loop's lag; a blocked loop also fails the probe by not answering).
@@ -12,9 +16,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from prometheus_client import aiohttp as prom_aiohttp
@@ -50,7 +55,17 @@ class Readiness:
         return True, "watching ScalingPolicies"
 
 
-def app(readiness: Readiness, metrics: observability.Metrics) -> web.Application:
+@dataclasses.dataclass(frozen=True)
+class MetricsEndpoint:
+    """Where and how /metrics is served: TLS context and middlewares (None/() = plain)."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+    middlewares: tuple[Any, ...] = ()
+
+
+def probes_app(readiness: Readiness) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         healthy = readiness.loop_lag <= MAX_LOOP_LAG
         body = {"healthy": healthy, "loopLagSeconds": round(readiness.loop_lag, 3)}
@@ -63,13 +78,19 @@ def app(readiness: Readiness, metrics: observability.Metrics) -> web.Application
             text=json.dumps(body), status=200 if ok else 503, content_type="application/json"
         )
 
+    application = web.Application()
+    application.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    return application
+
+
+def metrics_app(
+    metrics: observability.Metrics, middlewares: tuple[Any, ...] = ()
+) -> web.Application:
     # prometheus-client's own handler: content negotiation (OpenMetrics), gzip, name[] filter.
     metrics_ = prom_aiohttp.make_aiohttp_handler(metrics.registry)
 
-    application = web.Application()
-    application.add_routes(
-        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_)]
-    )
+    application = web.Application(middlewares=list(middlewares))
+    application.add_routes([web.get("/metrics", metrics_)])
     return application
 
 
@@ -80,19 +101,39 @@ async def _heartbeat(readiness: Readiness, period: float = 1.0) -> None:
         readiness.loop_lag = max(0.0, time.monotonic() - start - period)
 
 
-@contextlib.asynccontextmanager
-async def serving(
-    host: str, port: int, readiness: Readiness, metrics: observability.Metrics
-) -> AsyncIterator[None]:
-    """Serve the endpoints for the life of the block."""
-    runner = web.AppRunner(app(readiness, metrics), access_log=None, shutdown_timeout=2.0)
+async def _start(
+    application: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None
+) -> web.AppRunner:
+    runner = web.AppRunner(application, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
         raise errors.ConfigError(f"cannot serve on {host}:{port}: {exc.strerror}") from exc
+    return runner
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    host: str,
+    port: int,
+    readiness: Readiness,
+    metrics: observability.Metrics,
+    metrics_endpoint: MetricsEndpoint | None = None,
+) -> AsyncIterator[None]:
+    """Serve the probes (and /metrics when `metrics_endpoint` says where) for the block."""
+    runners = [await _start(probes_app(readiness), host, port, None)]
+    try:
+        if metrics_endpoint is not None:
+            m = metrics_endpoint
+            runners.append(
+                await _start(metrics_app(metrics, m.middlewares), m.host, m.port, m.ssl_context)
+            )
+    except BaseException:
+        await runners[0].cleanup()
+        raise
     beat = asyncio.create_task(_heartbeat(readiness), name="heartbeat")
     try:
         yield
@@ -100,4 +141,5 @@ async def serving(
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()

@@ -1,22 +1,33 @@
 """The learner's life outside the workflow: loading and persisting its Q-table, and how its
 progress shows in status (conditions, `status.learning`) and in Events.
 
-The Q-table lives in the ConfigMap `<policy>-qtable` of the policy's namespace, owned by the
-policy (garbage-collected with it). It is read once when the operator adopts a policy and
-written at most once per `aiConfig.persistIntervalSeconds`, and when the operator stops.
-Nothing is ever silently discarded: an unreadable table is kept under a new name, with an
-Event and a condition, and the policy starts afresh; a table that cannot be read *yet*
-(an API error) blocks learning and writing until it can, so it is never overwritten.
+Where tables live (`Store`): a policy's own table is the ConfigMap
+`nimbusguard-qtable-<policy uid>` in the operator's namespace, where tenants cannot write (so
+nobody can hand a policy a table whose phase says Active and skip the promotion gate), and
+whose name is the policy's identity: a policy deleted and re-created under the same name
+starts afresh, and a ConfigMap that merely has the right name is never adopted. Tenants
+still provide tables, read-only: a warm start (`aiConfig.qLearning.warmStart`) from a
+ConfigMap of the policy's namespace, and — once, when upgrading — the table an older release
+kept as `<policy>-qtable` in that namespace, if that policy controls it; both start in
+Learning. Reading and decoding a table runs in a worker thread, never on the event loop.
+
+A table is read once when the operator adopts a policy and written at most once per
+`aiConfig.persistIntervalSeconds`, and when the operator stops; `discard` removes a
+policy's tables when the policy is deleted. Nothing is ever silently discarded: an
+unreadable table is kept under a new name, with an Event and a condition, and the policy
+starts afresh; a table that cannot be read *yet* (an API error) blocks learning and writing
+until it can, so it is never overwritten.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
 from typing import Any
 
-from api.v1 import groupversion_info as gv, scalingpolicy_types as types
+from api.v1 import scalingpolicy_types as types
 from controllers import conditions as cond, notices
 from nimbusguard.clients import errors, qtables
 from nimbusguard.scaling import learner, promotion, qtable
@@ -29,6 +40,24 @@ LABELS = {"app.kubernetes.io/managed-by": "nimbusguard", "app.kubernetes.io/comp
 
 
 @dataclasses.dataclass(frozen=True)
+class Store:
+    """Where a policy's own tables live: the hub client and the operator's namespace."""
+
+    api: Any
+    namespace: str
+
+    def name(self, policy: types.ScalingPolicy) -> str:
+        return qtables.table_name(policy.metadata.uid or "")
+
+    def labels(self, policy: types.ScalingPolicy, **extra: str) -> dict[str, str]:
+        return {**LABELS, qtables.UID_LABEL: policy.metadata.uid or "", **extra}
+
+    def annotations(self, policy: types.ScalingPolicy) -> dict[str, str]:
+        meta = policy.metadata
+        return {qtables.POLICY_ANNOTATION: f"{meta.namespace or 'default'}/{meta.name}"}
+
+
+@dataclasses.dataclass(frozen=True)
 class Loaded:
     """What loading produced: the QTableLoaded condition and the Events to post."""
 
@@ -36,49 +65,66 @@ class Loaded:
     notices: tuple[notices.Notice, ...] = ()
 
 
-def owner(policy: types.ScalingPolicy) -> qtables.Owner:
-    return qtables.Owner(gv.API_VERSION, gv.KIND, policy.metadata.name, policy.metadata.uid or "")
+async def _restore(
+    rt: runtime_.PolicyRuntime, spec: types.ScalingPolicySpec, data: bytes, *, warm_start: bool
+) -> learner.QLearner:
+    """Decode a table off the event loop (a crafted one must not stall every policy)."""
+    return await asyncio.to_thread(
+        runtime_.restore_learner, rt.key, spec, data, warm_start=warm_start
+    )
 
 
-async def load(api: Any, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime) -> Loaded:
+async def load(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime) -> Loaded:
     """Make `rt.learner` the stored one (or a warm start, or a fresh one) and mark it ready.
 
     On an API error the learner stays not ready and None is returned as condition; the next
     evaluation tries again.
     """
-    namespace = policy.metadata.namespace or "default"
-    name = qtables.config_map_name(policy.metadata.name)
+    name = store.name(policy)
     try:
-        data = await qtables.load(api, namespace, name, KEY)
+        data = await qtables.load(store.api, store.namespace, name, KEY)
     except errors.ClientError as exc:
         if exc.reason in ("QTableMissingKey", "QTableUndecodable"):
-            return await _quarantine(api, policy, rt, name, str(exc))
+            return await _quarantine(store, policy, rt, name, str(exc))
         logger.warning("Q-table of %s not read yet: %s", rt.key, exc)
         return Loaded(None)
     if data is not None:
         try:
-            rt.learner = runtime_.restore_learner(rt.key, policy.spec, data, warm_start=False)
+            rt.learner = await _restore(rt, policy.spec, data, warm_start=False)
         except qtable.QTableError as exc:
-            return await _quarantine(api, policy, rt, name, str(exc))
+            return await _quarantine(store, policy, rt, name, str(exc))
         rt.learner_ready = True
         message = (
-            f"restored from ConfigMap {name}: {rt.learner.updates} updates, "
+            f"restored from ConfigMap {store.namespace}/{name}: {rt.learner.updates} updates, "
             f"epsilon {rt.learner.epsilon:.3f}, phase {rt.learner.phase}"
         )
         return Loaded(cond.Update(cond.QTABLE_LOADED, True, "Restored", message))
     warm = policy.spec.ai_config.q_learning.warm_start
     if warm is not None:
-        return await _warm_start(api, policy, rt, warm)
+        return await _warm_start(store, policy, rt, warm)
+    migrated = await _migrate(store, policy, rt)
+    if migrated is not None:
+        return migrated
     rt.learner_ready = True
-    return Loaded(cond.Update(cond.QTABLE_LOADED, True, "NewQTable", f"a new Q-table ({name})"))
+    return Loaded(
+        cond.Update(
+            cond.QTABLE_LOADED, True, "NewQTable", f"a new Q-table ({store.namespace}/{name})"
+        )
+    )
 
 
 async def _quarantine(
-    api: Any, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, name: str, why: str
+    store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, name: str, why: str
 ) -> Loaded:
-    namespace = policy.metadata.namespace or "default"
     try:
-        kept = await qtables.quarantine(api, namespace, name, owner=owner(policy), labels=LABELS)
+        kept = await qtables.quarantine(
+            store.api,
+            store.namespace,
+            name,
+            owner=None,
+            labels=store.labels(policy),
+            annotations=store.annotations(policy),
+        )
     except errors.ClientError as exc:
         # Keeping the bad table failed: do not overwrite it; try again next evaluation.
         logger.warning("could not keep the unreadable Q-table of %s: %s", rt.key, exc)
@@ -87,7 +133,8 @@ async def _quarantine(
     rt.learner_ready = True
     rt.dirty = True
     message = (
-        f"ConfigMap {name} held an unreadable Q-table ({why}); kept it as {kept}, started afresh"
+        f"ConfigMap {store.namespace}/{name} held an unreadable Q-table ({why}); kept it as "
+        f"{kept}, started afresh"
     )
     return Loaded(
         cond.Update(cond.QTABLE_LOADED, False, "QTableCorrupt", message),
@@ -96,19 +143,20 @@ async def _quarantine(
 
 
 async def _warm_start(
-    api: Any, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, ref: types.QTableRef
+    store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, ref: types.QTableRef
 ) -> Loaded:
     namespace = policy.metadata.namespace or "default"
     where = f"ConfigMap {ref.config_map_name} key {ref.key}"
     try:
-        data = await qtables.load(api, namespace, ref.config_map_name, ref.key)
+        data = await qtables.load(store.api, namespace, ref.config_map_name, ref.key)
         if data is None:
             raise errors.ClientError(f"{where} does not exist", reason="WarmStartMissing")
-        rt.learner = runtime_.restore_learner(rt.key, policy.spec, data, warm_start=True)
+        rt.learner = await _restore(rt, policy.spec, data, warm_start=True)
     except (errors.ClientError, qtable.QTableError) as exc:
         if isinstance(exc, errors.ApiError) and exc.transient:
             return Loaded(None)
-        # The policy still works, from a fresh table; the reference is reported.
+        # The policy still works, from a fresh table; the reference is reported. The tenant's
+        # ConfigMap is only read, never changed.
         rt.learner = runtime_.new_learner(rt.key, policy.spec)
         rt.learner_ready = True
         message = f"warm start from {where} failed ({exc}); started from a new Q-table"
@@ -122,33 +170,65 @@ async def _warm_start(
     return Loaded(cond.Update(cond.QTABLE_LOADED, True, "WarmStarted", message))
 
 
+async def _migrate(
+    store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime
+) -> Loaded | None:
+    """An older release's table of this very policy (controlled by its uid), as a warm start;
+    None when there is none (or it is unusable: then the policy simply starts afresh)."""
+    namespace = policy.metadata.namespace or "default"
+    name = qtables.legacy_name(policy.metadata.name)
+    try:
+        data = await qtables.load(
+            store.api, namespace, name, KEY, owner_uid=policy.metadata.uid or "-"
+        )
+        if data is None:
+            return None
+        rt.learner = await _restore(rt, policy.spec, data, warm_start=True)
+    except (errors.ClientError, qtable.QTableError) as exc:
+        logger.info("not migrating the old Q-table of %s: %s", rt.key, exc)
+        return None
+    rt.learner_ready = True
+    rt.dirty = True
+    message = (
+        f"continued from this policy's table of an older release (ConfigMap {name}, "
+        f"{rt.learner.updates} updates); learning before acting"
+    )
+    return Loaded(cond.Update(cond.QTABLE_LOADED, True, "Migrated", message))
+
+
 async def keep_replaced(
-    api: Any, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime
+    store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime
 ) -> str | None:
     """Save the table a spec change made unusable under its own name; its name, or None."""
     data, rt.replaced = rt.replaced, None
     if data is None:
         return None
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
-    name = f"{qtables.config_map_name(policy.metadata.name)[: 253 - 24]}-replaced-{stamp}"
+    name = f"{store.name(policy)}-replaced-{stamp}"
     try:
         await qtables.save(
-            api,
-            policy.metadata.namespace or "default",
+            store.api,
+            store.namespace,
             name,
             KEY,
             data,
-            owner=owner(policy),
-            labels={**LABELS, "nimbusguard.io/replaced": "true"},
+            owner=None,
+            labels=store.labels(policy, **{"nimbusguard.io/replaced": "true"}),
+            annotations=store.annotations(policy),
         )
     except errors.ClientError as exc:
         logger.warning("could not keep the replaced Q-table of %s: %s", rt.key, exc)
         return None
-    return name
+    return f"{store.namespace}/{name}"
 
 
 async def persist(
-    api: Any, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, now: float, *, force: bool
+    store: Store,
+    policy: types.ScalingPolicy,
+    rt: runtime_.PolicyRuntime,
+    now: float,
+    *,
+    force: bool,
 ) -> bool:
     """Write the Q-table when it changed and the persist window has passed (or `force`)."""
     if not rt.learner_ready or not rt.dirty:
@@ -158,13 +238,14 @@ async def persist(
         return False
     try:
         await qtables.save(
-            api,
-            policy.metadata.namespace or "default",
-            qtables.config_map_name(policy.metadata.name),
+            store.api,
+            store.namespace,
+            store.name(policy),
             KEY,
             rt.learner.to_bytes(),
-            owner=owner(policy),
-            labels=LABELS,
+            owner=None,
+            labels=store.labels(policy),
+            annotations=store.annotations(policy),
         )
     except errors.ClientError as exc:
         logger.warning("Q-table of %s not written: %s", rt.key, exc)
@@ -174,8 +255,22 @@ async def persist(
     return True
 
 
+async def discard(store: Store, uid: str, key: str) -> None:
+    """The policy is gone: delete its tables (best effort; a failure is logged)."""
+    try:
+        gone = await qtables.discard(store.api, store.namespace, uid)
+    except errors.ClientError as exc:
+        logger.warning("could not delete the Q-tables of %s: %s", key, exc)
+        return
+    if gone:
+        logger.info("deleted %d Q-table ConfigMap(s) of %s", gone, key)
+
+
 def learning_status(
-    policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, previous: types.LearningStatus | None
+    store: Store,
+    policy: types.ScalingPolicy,
+    rt: runtime_.PolicyRuntime,
+    previous: types.LearningStatus | None,
 ) -> types.LearningStatus | None:
     if not rt.learner_ready:
         return previous
@@ -193,7 +288,7 @@ def learning_status(
         shadow_reward=tracker.learner_mean,
         baseline_reward=tracker.baseline_mean,
         windows_beaten=tracker.windows_beaten,
-        q_table_config_map=qtables.config_map_name(policy.metadata.name),
+        q_table_config_map=f"{store.namespace}/{store.name(policy)}",
         last_persist_time=persisted,
     )
 

@@ -13,14 +13,22 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import kopf
 from kubernetes.aio import client as k8s
 
-from controllers import handlers, health, observability, reconciler as reconciler_, settings as st
-from nimbusguard.clients import errors, kube, leases
+from controllers import (
+    handlers,
+    health,
+    metrics_auth,
+    observability,
+    permits as permits_,
+    reconciler as reconciler_,
+    settings as st,
+)
+from nimbusguard.clients import endpoints, errors, kube, leases
 from nimbusguard.workflow import graph
 
 logger = logging.getLogger(__name__)
@@ -87,13 +95,29 @@ async def run(cfg: st.Settings) -> int:
 
     hub = kube.HubConfig(kubeconfig=cfg.kubeconfig, context=cfg.context)
     host, port = cfg.host_port
+    registry = endpoints.Registry(
+        config_file=cfg.metric_endpoints,
+        credentials_dir=cfg.metric_credentials,
+        allowed_addresses=cfg.allow_prometheus_address,
+    )
     async with (
         kube.clients(hub, cfg.member_kubeconfig) as clients,
-        aiohttp.ClientSession() as session,
-        health.serving(host, port, readiness, metrics),
+        _closing(registry),
+        _metrics_endpoint(cfg, clients.hub) as metrics_endpoint,
+        health.serving(host, port, readiness, metrics, metrics_endpoint),
     ):
+        permits = permits_.Permits(
+            hub=clients.hub,
+            operator_namespace=cfg.operator_namespace,
+            registry=registry,
+            max_response_bytes=cfg.prometheus_max_response_bytes,
+        )
         logger.info(
-            "serving /metrics, /healthz, /readyz on %s:%d; hub: %s", host, port, hub.describe()
+            "serving /healthz, /readyz on %s:%d, /metrics %s; hub: %s",
+            host,
+            port,
+            _describe(metrics_endpoint, cfg.metrics_secure),
+            hub.describe(),
         )
         probe = asyncio.create_task(_probe_hub(clients.hub, readiness), name="hub-probe")
         elector: leases.LeaderElector | None = None
@@ -114,7 +138,7 @@ async def run(cfg: st.Settings) -> int:
                     return 0
                 readiness.role = "leader"
                 metrics.leader.set(1)
-            return await _operate(cfg, clients, session, metrics, readiness, elector, shutdown)
+            return await _operate(cfg, clients, permits, metrics, readiness, elector, shutdown)
         finally:
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +146,39 @@ async def run(cfg: st.Settings) -> int:
             if elector is not None:
                 await elector.release()
             metrics.leader.set(0)
+
+
+@contextlib.asynccontextmanager
+async def _metrics_endpoint(
+    cfg: st.Settings, hub: k8s.ApiClient
+) -> AsyncIterator[health.MetricsEndpoint | None]:
+    """Where /metrics is served; with --metrics-secure, over TLS behind TokenReview and
+    SubjectAccessReview."""
+    where = cfg.metrics_host_port
+    if where is None:
+        yield None
+        return
+    if not cfg.metrics_secure:
+        yield health.MetricsEndpoint(*where)
+        return
+    async with metrics_auth.tls_context(cfg.metrics_cert_dir) as context:
+        middlewares = (metrics_auth.middleware(metrics_auth.Reviewer(hub)),)
+        yield health.MetricsEndpoint(*where, ssl_context=context, middlewares=middlewares)
+
+
+def _describe(endpoint: health.MetricsEndpoint | None, secure: bool) -> str:
+    if endpoint is None:
+        return "not served"
+    how = "https, authenticated" if secure else "plain http, open"
+    return f"on {endpoint.host}:{endpoint.port} ({how})"
+
+
+@contextlib.asynccontextmanager
+async def _closing(registry: endpoints.Registry) -> AsyncIterator[endpoints.Registry]:
+    try:
+        yield registry
+    finally:
+        await registry.close()
 
 
 async def _first(primary: Any, stop: Any) -> bool:
@@ -142,7 +199,7 @@ async def _first(primary: Any, stop: Any) -> bool:
 async def _operate(
     cfg: st.Settings,
     clients: kube.ClusterClients,
-    session: aiohttp.ClientSession,
+    permits: permits_.Permits,
     metrics: observability.Metrics,
     readiness: health.Readiness,
     elector: leases.LeaderElector | None,
@@ -150,7 +207,7 @@ async def _operate(
 ) -> int:
     reconciler = reconciler_.Reconciler(
         clients=clients,
-        session=session,
+        permits=permits,
         metrics=metrics,
         readiness=readiness,
         graph=graph.build(),

@@ -25,6 +25,7 @@ class Notice:
 
 # Condition type → the status that means trouble, and the reason when it clears.
 _WATCHED: dict[str, tuple[str, str]] = {
+    cond.PERMITTED: ("False", "Permitted"),
     cond.TARGET_FOUND: ("False", "TargetFound"),
     cond.CLUSTER_REACHABLE: ("False", "ClusterReachable"),
     cond.METRICS_AVAILABLE: ("False", "MetricsRestored"),

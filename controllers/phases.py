@@ -3,6 +3,8 @@
     Initializing → (validate the target) → Error | Learning → Active  (learner promoted)
                                                        ↑________↓       (learner demoted)
     any → Paused while spec.paused;  Error → Learning/Active as soon as the cause is gone.
+    any → Error while the operator's configuration does not permit the policy (tenancy,
+          metric endpoint); it then never acts, paused or not.
 
 Configuration faults (target missing, RBAC, unknown cluster, conflict) are phase Error: the
 policy cannot work until something changes, and it recovers by itself when it does. Transient
@@ -32,6 +34,9 @@ class Facts:
     learner_active: bool
     previous_phase: Phase | None
     evaluated: bool  # False when the workflow did not run (error, conflict)
+    # (reason, message) when the operator's tenancy or endpoint configuration forbids the
+    # policy; it then never acts (see controllers/permits.py)
+    refusal: tuple[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +96,13 @@ def assess(facts: Facts) -> Verdict:
         "TargetOwnedElsewhere" if facts.conflict else "NoConflict",
         facts.conflict or "",
     )
-    updates = (*updates, conflict)
+    if facts.refusal is not None:
+        reason, message = facts.refusal
+        permitted = cond.Update(cond.PERMITTED, False, reason, message)
+        ready = cond.Update(cond.READY, False, reason, message)
+        return Verdict("Error", False, reason, message, (ready, permitted))
+    permitted = cond.Update(cond.PERMITTED, True, "Permitted", "")
+    updates = (permitted, *updates, conflict)
     working: Phase = "Active" if facts.learner_active else "Learning"
 
     if facts.paused:

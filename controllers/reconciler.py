@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import aiohttp
 import pydantic
 
 from api.v1 import groupversion_info as gv, scalingpolicy_types as types
@@ -27,15 +26,17 @@ from controllers import (
     learning,
     notices,
     observability,
+    permits as permits_,
     phases,
     status,
 )
+from nimbusguard import tenancy
 from nimbusguard.clients import (
+    endpoints,
     errors,
     events,
     kube,
     policies,
-    prometheus,
     resource_metrics,
     sources,
     workloads,
@@ -90,7 +91,7 @@ class Reconciler:
         self,
         *,
         clients: kube.ClusterClients,
-        session: aiohttp.ClientSession,
+        permits: permits_.Permits,
         metrics: observability.Metrics,
         readiness: health.Readiness,
         graph: Any,
@@ -98,7 +99,7 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clients = clients
-        self.session = session
+        self.permits = permits
         self.metrics = metrics
         self.readiness = readiness
         self.graph = graph
@@ -109,6 +110,11 @@ class Reconciler:
         # Per (cluster, namespace): when listed, and every HPA's target there.
         self._hpas: dict[tuple[str, str], tuple[float, list[workloads.HpaTarget]]] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
+
+    @property
+    def _store(self) -> learning.Store:
+        """Where the policies' own Q-tables live (the operator's namespace)."""
+        return learning.Store(self.clients.hub, self.permits.operator_namespace)
 
     # -- entry points used by the kopf handlers ----------------------------------------------
 
@@ -172,6 +178,8 @@ class Reconciler:
             memory.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await memory.task
+        if memory is not None:
+            await learning.discard(self._store, uid, key)
         if self._phases.pop(uid, None) is not None or memory is not None:
             self.metrics.forget_policy(key)
             self.metrics.set_phases(self._phases)
@@ -189,7 +197,7 @@ class Reconciler:
                     policy = types.ScalingPolicy.model_validate(dict(memory.body))
                 except pydantic.ValidationError:
                     continue
-                await learning.persist(self.clients.hub, policy, memory.runtime, now, force=True)
+                await learning.persist(self._store, policy, memory.runtime, now, force=True)
         for memory in list(self._memory.values()):
             if memory.task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -233,6 +241,9 @@ class Reconciler:
         previous = memory.status or policy.status
         now = self.clock()
         log = observability.policy_logger(logger, namespace, meta.name, spec.target.cluster)
+        permit = await self.permits.check(policy)
+        if permit.refusal is not None:
+            return await self._refused(policy, memory, previous, permit.refusal, now)
 
         ref = workloads.TargetRef(
             kind=spec.target.kind,
@@ -255,12 +266,12 @@ class Reconciler:
         extra: list[cond.Update] = []
         posted: list[notices.Notice] = []
         if not rt.learner_ready:
-            loaded = await learning.load(self.clients.hub, policy, rt)
+            loaded = await learning.load(self._store, policy, rt)
             if loaded.condition is not None:
                 extra.append(loaded.condition)
             posted.extend(loaded.notices)
         if rt.reset_reason is not None:
-            kept = await learning.keep_replaced(self.clients.hub, policy, rt)
+            kept = await learning.keep_replaced(self._store, policy, rt)
             message = f"the learner starts afresh: {rt.reset_reason}" + (
                 f"; the old Q-table is kept as ConfigMap {kept}" if kept else ""
             )
@@ -289,7 +300,7 @@ class Reconciler:
             target=ref,
             api=api,
             api_error=api_error,
-            sources=self._sources(spec, api, ref),
+            sources=self._sources(memory.runtime.key, spec, api, ref, permit.endpoint),
             runtime=memory.runtime,
             record_intent=record_intent,
         )
@@ -326,13 +337,13 @@ class Reconciler:
             evaluated=evaluated and outcome.decision is not None,
             now=now,
             last_scale=recorded[-1] if recorded else None,
-            learning=learning.learning_status(policy, rt, previous.learning),
+            learning=learning.learning_status(self._store, policy, rt, previous.learning),
             extra_conditions=tuple(extra),
         )
         written = await self._write(policy, new_status, memory)
         for notice in [*notices.derive(previous, new_status, outcome), *posted]:
             await self._post(policy, notice)
-        await learning.persist(self.clients.hub, policy, rt, now, force=False)
+        await learning.persist(self._store, policy, rt, now, force=False)
         self._count(policy, memory, verdict, outcome, log)
 
         transient = (
@@ -346,6 +357,48 @@ class Reconciler:
             # Retry sooner while a fault is fresh, then settle at the normal cadence.
             return min(interval, MAX_BACKOFF, 2.0 ** min(memory.failures, 6))
         return interval
+
+    async def _refused(
+        self,
+        policy: types.ScalingPolicy,
+        memory: _Memory,
+        previous: types.ScalingPolicyStatus,
+        refusal: tenancy.Refusal,
+        now: float,
+    ) -> float:
+        """The operator's configuration forbids this policy: Error, a condition and an Event
+        in its own namespace, and nothing else (no target read, no query, no scale)."""
+        spec, meta = policy.spec, policy.metadata
+        verdict = phases.assess(
+            phases.Facts(
+                paused=spec.paused,
+                target=spec.target.name,
+                target_error=None,
+                conflict=None,
+                learner_active=False,
+                previous_phase=previous.phase,
+                evaluated=False,
+                refusal=(refusal.reason, refusal.message),
+            )
+        )
+        outcome = status.Outcome()
+        new_status = status.build(
+            previous=previous,
+            spec=spec,
+            generation=meta.generation,
+            verdict=verdict,
+            outcome=outcome,
+            evaluated=False,
+            now=now,
+            last_scale=None,
+            learning=previous.learning,
+        )
+        await self._write(policy, new_status, memory)
+        for notice in notices.derive(previous, new_status, outcome):
+            await self._post(policy, notice)
+        self._phases[meta.uid or ""] = verdict.phase
+        self.metrics.set_phases(self._phases)
+        return float(spec.scaling.evaluation_interval)
 
     # -- pieces ------------------------------------------------------------------------------
 
@@ -378,10 +431,13 @@ class Reconciler:
         owner = first_claim(claims(key))
         if owner is None or owner[3] == policy.metadata.uid:
             return None
-        return (
-            f"ScalingPolicy {owner[1]}/{owner[2]} already scales this target "
-            "(the oldest policy wins); this one will not act"
+        # Another tenant's policy is not named to this one.
+        who = (
+            f"ScalingPolicy {owner[1]}/{owner[2]}"
+            if owner[1] == namespace
+            else ("a ScalingPolicy of another namespace")
         )
+        return f"{who} already scales this target (the oldest policy wins); this one will not act"
 
     async def _hpa_conflict(
         self, api: Any, ref: workloads.TargetRef, log: logging.LoggerAdapter[logging.Logger]
@@ -407,21 +463,17 @@ class Reconciler:
         )
 
     def _sources(
-        self, spec: types.ScalingPolicySpec, api: Any | None, ref: workloads.TargetRef
+        self,
+        key: str,
+        spec: types.ScalingPolicySpec,
+        api: Any | None,
+        ref: workloads.TargetRef,
+        endpoint: endpoints.Endpoint | None,
     ) -> list[sources.MetricSource]:
         found: list[sources.MetricSource] = []
         prom = spec.metrics.prometheus
-        if prom is not None:
-            found.append(
-                prometheus.PrometheusSource(
-                    session=self.session,
-                    server_address=prom.server_address,
-                    query=prom.query,
-                    target_value=prom.target_value,
-                    average=prom.metric_type == "AverageValue",
-                    timeout=prom.timeout_seconds,
-                )
-            )
+        if prom is not None and endpoint is not None:
+            found.append(self.permits.prometheus_source(key, prom, endpoint))
         cpu = spec.metrics.cpu
         if cpu is not None and api is not None:
             found.append(

@@ -94,8 +94,26 @@ class Settings(pydantic_settings.BaseSettings):
     )
     bind_address: str = pydantic.Field(
         default="127.0.0.1:8080",
-        description="HOST:PORT of /metrics, /healthz and /readyz (:8080 means all interfaces).",
+        description="HOST:PORT of /healthz and /readyz, open for the kubelet's probes (:8080 "
+        "means all interfaces).",
         json_schema_extra=_extra(group="serving"),
+    )
+    metrics_bind_address: str = pydantic.Field(
+        default="0",
+        description="HOST:PORT of /metrics, or 0 to not serve it.",
+        json_schema_extra=_extra(default_text="0 (not served)", group="serving"),
+    )
+    metrics_secure: bool = pydantic.Field(
+        default=True,
+        description="Serve /metrics over TLS to callers whose token the API server accepts "
+        "(TokenReview) and whom RBAC allows get on /metrics (SubjectAccessReview); off: "
+        "plain HTTP for anyone, for local development only.",
+        json_schema_extra=_extra(group="serving"),
+    )
+    metrics_cert_dir: Path | None = pydantic.Field(
+        default=None,
+        description="Directory with tls.crt and tls.key for /metrics (re-read when they change).",
+        json_schema_extra=_extra(default_text="a self-signed certificate", group="serving"),
     )
     leader_elect: bool = pydantic.Field(
         default=False,
@@ -158,22 +176,72 @@ class Settings(pydantic_settings.BaseSettings):
         description="json (one object per line) or text.",
         json_schema_extra=_extra(group="logging"),
     )
+    operator_namespace: str = pydantic.Field(
+        default_factory=_default_namespace,
+        min_length=1,
+        max_length=63,
+        description="Namespace of the operator's own state and configuration: the policies' "
+        "Q-tables and the tenancy grants (ConfigMap nimbusguard-tenancy).",
+        json_schema_extra=_extra(default_text="the pod's namespace, else default", group="tenancy"),
+    )
+    metric_endpoints: Path | None = pydantic.Field(
+        default=None,
+        description="YAML file of the approved Prometheus endpoints and allowed server "
+        "addresses (mounted from the ConfigMap nimbusguard-metric-endpoints).",
+        json_schema_extra=_extra(default_text="none: no endpoint is approved", group="tenancy"),
+    )
+    metric_credentials: Path | None = pydantic.Field(
+        default=None,
+        description="Directory with the endpoints' credential and TLS files (mounted from the "
+        "Secret nimbusguard-metric-endpoints).",
+        json_schema_extra=_extra(default_text="none", group="tenancy"),
+    )
+    allow_prometheus_address: Annotated[tuple[str, ...], pydantic_settings.NoDecode] = (
+        pydantic.Field(
+            default=(),
+            description="Allow policies' serverAddress matching scheme://host[:port|:*][/path] "
+            "(the flag is repeatable; the variable is comma-separated), e.g. "
+            "http://127.0.0.1:* for local development.",
+            json_schema_extra=_extra(default_text="none", group="tenancy"),
+        )
+    )
+    prometheus_max_response_bytes: int = pydantic.Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Prometheus answers larger than this are refused before they are parsed.",
+        json_schema_extra=_extra(group="tenancy"),
+    )
 
     @pydantic.field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @pydantic.field_validator("namespaces", mode="before")
+    @pydantic.field_validator("namespaces", "allow_prometheus_address", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(n.strip() for n in value.split(",") if n.strip())
         return value
 
-    @pydantic.field_validator("bind_address")
+    @pydantic.field_validator("allow_prometheus_address")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from nimbusguard.clients import endpoints
+
+        for pattern in value:
+            try:
+                endpoints.AddressPattern.parse(pattern)
+            except ValueError as exc:
+                raise ValueError(f"{pattern!r}: {exc}") from exc
+        return value
+
+    @pydantic.field_validator("bind_address", "metrics_bind_address")
+    @classmethod
+    def _host_port(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        if info.field_name == "metrics_bind_address" and value == "0":
+            return value
         _, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080 or :8080)")
@@ -187,8 +255,12 @@ class Settings(pydantic_settings.BaseSettings):
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, _, port = self.bind_address.rpartition(":")
-        return host or "0.0.0.0", int(port)  # noqa: S104 (":8080" means all interfaces)
+        return _split(self.bind_address)
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """Where /metrics is served, or None when it is not."""
+        return None if self.metrics_bind_address == "0" else _split(self.metrics_bind_address)
 
     @classmethod
     def settings_customise_sources(
@@ -204,6 +276,11 @@ class Settings(pydantic_settings.BaseSettings):
         if environ is None:
             return init_settings, env_settings
         return init_settings, _Environ(settings_cls, environ)
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "0.0.0.0", int(port)  # noqa: S104 (":8080" means all interfaces)
 
 
 # The environment `parse` reads (tests and the packaging checks pass a container's env);
@@ -322,6 +399,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif name == "namespaces":
             kwargs["action"] = "append"
             kwargs["metavar"] = "NAMESPACE"
+        elif name == "allow_prometheus_address":
+            kwargs["action"] = "append"
+            kwargs["metavar"] = "PATTERN"
         else:
             kwargs["metavar"] = name.upper()
         groups[title].add_argument(flag(name), **kwargs)

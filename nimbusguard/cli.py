@@ -17,6 +17,7 @@ from nimbusguard import version
 # inside `func`, so one job does not pay for another's (the operator never loads matplotlib).
 COMMAND_MODULES: dict[str, str] = {
     "convert": "nimbusguard.convert_cli",
+    "member-rbac": "nimbusguard.tenancy_cli",
     "run": "controllers.cmd",
     "simulate": "nimbusguard.simulator.simulate_cli",
     "train": "nimbusguard.simulator.train_cli",

@@ -8,6 +8,7 @@ rules with `schema.cel`; the API server enforces them at admission.
 from __future__ import annotations
 
 import datetime
+import typing
 from typing import Any, ClassVar, Literal
 
 import pydantic
@@ -30,6 +31,11 @@ Acting = Literal["hpa", "learner"]
 # Names of Kubernetes objects and kubeconfig contexts, bounded so CEL cost estimates stay small.
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# An http(s) base URL without user info, query or fragment, in ASCII (same meaning in the API
+# server's RE2 and in pydantic's engine: explicit ASCII classes only).
+_SERVER_ADDRESS = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
+# Kubeconfig context names: printable ASCII without spaces (EKS's ARNs and GKE's names fit).
+_CONTEXT = r"^[!-~]+$"
 
 
 class Model(pydantic.BaseModel):
@@ -48,11 +54,51 @@ class Model(pydantic.BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _admits_none(annotation: Any) -> bool:
+    return annotation is None or type(None) in typing.get_args(annotation)
+
+
+def _is_int(annotation: Any) -> bool:
+    return annotation is int or int in typing.get_args(annotation)
+
+
+class SpecModel(Model):
+    """Base of the spec types: they accept exactly what the API server admits, so a spec the
+    models take is a spec the CRD takes and the other way round (the admission fuzzing test
+    holds them to it). Hence strict types (no "5" for a number, no 1 for a boolean), except
+    that a whole float is an integer (the API server stores 5.0 as 5), and a null where the
+    field cannot be null is as good as absent (the API server prunes it or puts the default in).
+    Relations between fields are CEL rules in the CRD and the same checks here."""
+
+    model_config = pydantic.ConfigDict(strict=True)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _as_the_api_server_reads_it(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        by_alias = {f.alias or n: f for n, f in cls.model_fields.items()}
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            field = by_alias.get(key) or cls.model_fields.get(key)
+            if field is not None and value is None and not _admits_none(field.annotation):
+                continue
+            if (
+                field is not None
+                and isinstance(value, float)
+                and value.is_integer()
+                and _is_int(field.annotation)
+            ):
+                value = int(value)
+            out[key] = value
+        return out
+
+
 # ---------------------------------------------------------------------------------------------
 # spec
 
 
-class TargetRef(Model):
+class TargetRef(SpecModel):
     """The workload to scale."""
 
     api_version: Literal["apps/v1"] = Field(
@@ -83,6 +129,7 @@ class TargetRef(Model):
         default=None,
         min_length=1,
         max_length=253,
+        pattern=_CONTEXT,
         description=(
             "Name of a context in the member-clusters kubeconfig the operator is given. "
             "Absent means the cluster the operator runs in (the hub)."
@@ -96,8 +143,14 @@ class TargetRef(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _namespace_with_cluster(self) -> TargetRef:
+        if self.namespace is not None and self.cluster is None:
+            raise ValueError("target.namespace may only be set together with target.cluster")
+        return self
 
-class ScaleRule(Model):
+
+class ScaleRule(SpecModel):
     """How fast one direction may move, after the HPA behavior API."""
 
     stabilization_window_seconds: int = Field(
@@ -133,7 +186,7 @@ def _default_scale_down() -> ScaleRule:
     return ScaleRule(stabilization_window_seconds=300, max_pods=4, max_percent=100)
 
 
-class Behavior(Model):
+class Behavior(SpecModel):
     """Rate limits and smoothing shared by the HPA baseline and the learner's shield."""
 
     tolerance: float = Field(
@@ -153,7 +206,7 @@ class Behavior(Model):
     )
 
 
-class ScalingSpec(Model):
+class ScalingSpec(SpecModel):
     """Replica bounds, cooldowns and cadence."""
 
     min_replicas: int = Field(
@@ -220,15 +273,42 @@ class ScalingSpec(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _bounds(self) -> ScalingSpec:
+        if self.min_replicas < 0:
+            raise ValueError("minReplicas must be 0 or more")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        fallback = self.fallback_replicas
+        if fallback is not None and not self.min_replicas <= fallback <= self.max_replicas:
+            raise ValueError("fallbackReplicas must lie between minReplicas and maxReplicas")
+        return self
 
-class PrometheusMetric(Model):
-    """A PromQL query that returns exactly one sample."""
 
-    server_address: str = Field(
+class PrometheusMetric(SpecModel):
+    """A PromQL query that returns exactly one sample, on an endpoint the operator allows."""
+
+    endpoint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=_DNS_LABEL,
+        description=(
+            "Name of a metric endpoint the operator's installer approved (URL, credentials and "
+            "TLS live in the operator's configuration, nimbusguard-metric-endpoints). Set "
+            "exactly one of endpoint and serverAddress."
+        ),
+    )
+    server_address: str | None = Field(
+        default=None,
         min_length=1,
         max_length=2048,
-        pattern=r"^https?://",
-        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.",
+        pattern=_SERVER_ADDRESS,
+        description=(
+            "Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090; no "
+            "credentials, query or fragment. The operator queries it only when its list of "
+            "allowed addresses matches it; otherwise use endpoint."
+        ),
     )
     query: str = Field(
         min_length=1,
@@ -257,8 +337,21 @@ class PrometheusMetric(Model):
         description="Timeout of one query, in seconds.",
     )
 
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=schema.cel(
+            "has(self.endpoint) != has(self.serverAddress)",
+            "set exactly one of endpoint and serverAddress",
+        )
+    )
 
-class CpuMetric(Model):
+    @pydantic.model_validator(mode="after")
+    def _one_place(self) -> PrometheusMetric:
+        if (self.endpoint is None) == (self.server_address is None):
+            raise ValueError("set exactly one of endpoint and serverAddress")
+        return self
+
+
+class CpuMetric(SpecModel):
     """Pod CPU from metrics.k8s.io against the pods' CPU requests (the HPA's semantics)."""
 
     target_utilization: int = Field(
@@ -268,7 +361,7 @@ class CpuMetric(Model):
     )
 
 
-class MetricsSpec(Model):
+class MetricsSpec(SpecModel):
     """Where the load signal comes from. prometheus is the primary source whenever it is set
     (whatever the order in the manifest); cpu is then the secondary, which the fallback ladder
     uses when the primary fails. With cpu alone, cpu is primary."""
@@ -291,8 +384,14 @@ class MetricsSpec(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _a_source(self) -> MetricsSpec:
+        if self.prometheus is None and self.cpu is None:
+            raise ValueError("metrics needs at least one source: prometheus or cpu")
+        return self
 
-class QTableRef(Model):
+
+class QTableRef(SpecModel):
     """A pre-trained Q-table in a ConfigMap of the policy's namespace."""
 
     config_map_name: str = Field(
@@ -309,7 +408,7 @@ class QTableRef(Model):
     )
 
 
-class QLearningSpec(Model):
+class QLearningSpec(SpecModel):
     """Tabular Q-learning parameters."""
 
     learning_rate: float = Field(
@@ -349,8 +448,18 @@ class QLearningSpec(Model):
         )
     )
 
+    @pydantic.model_validator(mode="after")
+    def _rates(self) -> QLearningSpec:
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError("learningRate must be in (0, 1]")
+        if not 0.0 <= self.discount_factor < 1.0:
+            raise ValueError("discountFactor must be in [0, 1)")
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError("epsilonEnd must not exceed epsilonStart")
+        return self
 
-class PromotionSpec(Model):
+
+class PromotionSpec(SpecModel):
     """When the learner may take over from the HPA baseline, and when it must hand back."""
 
     windows: int = Field(
@@ -376,7 +485,7 @@ class PromotionSpec(Model):
     )
 
 
-class AIConfig(Model):
+class AIConfig(SpecModel):
     """The learning controller."""
 
     q_learning: QLearningSpec = Field(
@@ -412,7 +521,7 @@ class AIConfig(Model):
     )
 
 
-class ScalingPolicySpec(Model):
+class ScalingPolicySpec(SpecModel):
     """Desired behaviour of a ScalingPolicy."""
 
     target: TargetRef = Field(description="The workload to scale.")
@@ -432,6 +541,14 @@ class ScalingPolicySpec(Model):
             "minReplicas 0 needs a prometheus metric: with no pods there is no CPU to measure",
         )
     )
+
+    @pydantic.model_validator(mode="after")
+    def _zero_needs_prometheus(self) -> ScalingPolicySpec:
+        if self.scaling.min_replicas == 0 and self.metrics.prometheus is None:
+            raise ValueError(
+                "minReplicas 0 needs a prometheus metric: with no pods there is no CPU to measure"
+            )
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,7 +747,9 @@ class ScalingPolicyStatus(Model):
 class ObjectMeta(Model):
     """The parts of metav1.ObjectMeta the operator reads; the API server owns the schema."""
 
-    name: str = Field(description="Name of the object.")
+    name: str = Field(
+        min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN, description="Name of the object."
+    )
     namespace: str | None = Field(default=None, description="Namespace of the object.")
     uid: str | None = Field(default=None, description="Unique id of the object.")
     generation: int | None = Field(default=None, description="Generation of the spec.")

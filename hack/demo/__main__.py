@@ -168,6 +168,9 @@ def operator(kubeconfig: Path, workdir: Path) -> Iterator[subprocess.Popen[bytes
             f"--member-kubeconfig={kubeconfig}",
             f"--bind-address=127.0.0.1:{free_port()}",
             f"--namespace={NAMESPACE}",
+            f"--operator-namespace={NAMESPACE}",
+            # The demo's Prometheus runs on loopback; the operator queries only allowed ones.
+            "--allow-prometheus-address=http://127.0.0.1:*",
             "--log-format=text",
         ],
         stdout=log,

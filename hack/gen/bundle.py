@@ -11,7 +11,11 @@ What operator-sdk's `generate bundle` does for Go projects, for ours:
 - other rendered objects (the metrics Service, the user-facing ClusterRoles) become extra
   bundle manifests, without a namespace (OLM installs them into the operator's namespace);
 - the Namespace and the bindings are left out: OLM creates the namespace, the service account
-  and the bindings itself.
+  and the bindings itself;
+- the ValidatingAdmissionPolicy and its binding are left out: registry+v1 bundles cannot
+  carry them (operator-registry's supported kinds), so OLM installs get the tenancy grants
+  ConfigMap and the operator's own check, and the CSV's description says how to add the
+  admission policy (config/admission).
 
 The output is deterministic (no timestamps), so `make verify` can compare it byte for byte.
 """
@@ -61,6 +65,8 @@ OLM_TARGET_NAMESPACES_ENV = {
 }
 
 UI = "urn:alm:descriptor:com.tectonic.ui"
+# Kinds OLM cannot install from a registry+v1 bundle (operator-registry's supported kinds).
+ADMISSION_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 
 class BundleError(Exception):
@@ -355,7 +361,12 @@ def render(root: Path, *, version: str | None, image: str | None) -> dict[Path, 
         Path("bundle/manifests") / f"{PACKAGE}.clusterserviceversion.yaml": _yaml(csv),
     }
     used = {id(o) for o in (base, scorecard, deployment, *cluster_roles, *roles, *examples)}
-    skipped_kinds = {"Namespace", "ClusterRoleBinding", "RoleBinding"}
+    skipped_kinds = {
+        "Namespace",
+        "ClusterRoleBinding",
+        "RoleBinding",
+        *ADMISSION_KINDS,
+    }
     for obj in objects:
         if id(obj) in used or obj["kind"] in skipped_kinds:
             continue

@@ -303,12 +303,16 @@ def _manager(deployment: Obj, values: Obj, lines: _Lines) -> None:
 
 def _config_map(obj: Obj, values: Obj, lines: _Lines) -> None:
     name = obj["metadata"]["name"]
-    values.setdefault("configMaps", {})[name] = obj.get("data", {})
-    obj["data"] = {
+    values.setdefault("configMaps", {})[name] = obj.pop("data", {})
+    # `data` only when the values give some: kustomize renders an empty ConfigMap without it.
+    obj[
         lines.block(
-            f'{{{{- toYaml (index .Values.configMaps "{name}") | nindent {{indent}} }}}}'
-        ): None
-    }
+            f'{{{{- with (index .Values.configMaps "{name}") }}}}\n'
+            "data:\n"
+            "{{- toYaml . | nindent {indent2} }}\n"
+            "{{- end }}"
+        )
+    ] = None
 
 
 # A mapping or list from the values, written in place when it is not empty.

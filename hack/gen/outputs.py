@@ -23,6 +23,7 @@ def manifests(root: Path) -> Renderers:
         root / "config" / "rbac" / "role.yaml": rbac.manager_role,
         root / "config" / "rbac" / "leader_election_role.yaml": rbac.leader_election_role,
         root / "config" / "member" / "role.yaml": rbac.member_role,
+        root / "config" / "rbac" / "metrics_auth_role.yaml": rbac.metrics_auth_role,
         root / "docs" / "configuration.md": config_reference.render,
         root / "docs" / "operator-settings.md": settings_reference.render,
     }

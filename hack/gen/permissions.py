@@ -10,7 +10,13 @@ rules are what the framework itself does for our handlers. Scopes:
 
 - `hub`: cluster-wide in the hub, because ScalingPolicies may live in any namespace;
 - `target`: in every cluster that holds targets (the hub and each member cluster);
-- `operator-namespace`: only in the namespace the operator runs in (leader election).
+- `operator-namespace`: only in the namespace the operator runs in (leader election, the
+  policies' own Q-tables, the tenancy grants);
+- `metrics-auth`: the reviews behind /metrics authentication, in their own ClusterRole as
+  kubebuilder's scaffold has it (reviews are questions to the API server, nothing is stored).
+
+Cluster-wide writes are limited to the scale subresources, the policies' status and Events
+(`CLUSTER_WIDE_WRITES`, checked by a unit test).
 
 No Secret permission anywhere: the member-clusters kubeconfig Secret is mounted as a volume,
 so the kubelet reads it and the operator never calls the Secrets API.
@@ -21,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-Scope = Literal["hub", "target", "operator-namespace"]
+Scope = Literal["hub", "target", "operator-namespace", "metrics-auth"]
 Needer = Literal["clients", "kopf"]
 
 # Verbs in the order kubectl and controller-gen print them.
@@ -57,16 +63,27 @@ class Rule:
         }
 
 
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+# The only writes the operator may make outside its own namespace.
+CLUSTER_WIDE_WRITES = frozenset(
+    {
+        ("nimbusguard.io", "scalingpolicies/status", "patch"),
+        ("", "events", "create"),
+        ("apps", "deployments/scale", "patch"),
+        ("apps", "statefulsets/scale", "patch"),
+    }
+)
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "nimbusguard.io",
         ("scalingpolicies",),
-        ("get", "list", "watch", "patch"),
+        ("get", "list", "watch"),
         "hub",
         ("kopf", "clients"),
-        "kopf lists and watches policies and merge-patches its handler-progress and "
-        "last-handled-configuration annotations; the reconciler re-reads a policy before it "
-        "records a scale intent",
+        "kopf lists and watches policies (event handlers only: it never writes them); the "
+        "reconciler re-reads a policy before it records a scale intent and looks up the "
+        "owner of a Q-table",
     ),
     Rule(
         "nimbusguard.io",
@@ -88,11 +105,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "",
         ("configmaps",),
-        ("get", "create", "patch"),
+        ("get",),
         "hub",
         ("clients",),
-        "each policy's Q-table lives in a ConfigMap it owns, in the policy's namespace; "
-        "read on start and for warm starts, created or patched when persisted",
+        "read-only in tenants' namespaces: a policy's warm-start table "
+        "(aiConfig.qLearning.warmStart), and once the table an older release kept there",
     ),
     Rule(
         "apiextensions.k8s.io",
@@ -151,7 +168,39 @@ RULES: tuple[Rule, ...] = (
         ("clients",),
         "leader election on one Lease in the operator's namespace (--lease-name)",
     ),
+    Rule(
+        "",
+        ("configmaps",),
+        ("get", "list", "create", "patch", "delete"),
+        "operator-namespace",
+        ("clients",),
+        "the policies' own Q-tables (nimbusguard-qtable-<policy uid>: written, listed and "
+        "deleted with their policy) and the tenancy grants (read), all in the operator's "
+        "namespace only",
+    ),
 )
+
+
+METRICS_AUTH_RULES: tuple[Rule, ...] = (
+    Rule(
+        "authentication.k8s.io",
+        ("tokenreviews",),
+        ("create",),
+        "metrics-auth",
+        ("clients",),
+        "who is scraping /metrics: the caller's bearer token is reviewed by the API server",
+    ),
+    Rule(
+        "authorization.k8s.io",
+        ("subjectaccessreviews",),
+        ("create",),
+        "metrics-auth",
+        ("clients",),
+        "may that caller get /metrics: RBAC decides (nonResourceURLs, see "
+        "metrics_reader_role.yaml)",
+    ),
+)
+RULES = (*RULES, *METRICS_AUTH_RULES)
 
 
 def rules_for(*scopes: Scope) -> list[Rule]:
@@ -172,3 +221,8 @@ def member_cluster_rules() -> list[Rule]:
 def operator_namespace_rules() -> list[Rule]:
     """The Role in the operator's own namespace."""
     return rules_for("operator-namespace")
+
+
+def metrics_auth_rules() -> list[Rule]:
+    """The ClusterRole behind /metrics authentication and authorization."""
+    return rules_for("metrics-auth")

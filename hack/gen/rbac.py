@@ -18,6 +18,7 @@ LABELS = {
 MANAGER_ROLE = "manager-role"
 LEADER_ELECTION_ROLE = "leader-election-role"
 MEMBER_ROLE = "member-role"
+METRICS_AUTH_ROLE = "metrics-auth-role"
 
 
 def _role(kind: str, name: str, rules: list[permissions.Rule], note: str) -> str:
@@ -52,7 +53,8 @@ def leader_election_role() -> str:
         "Role",
         LEADER_ELECTION_ROLE,
         permissions.operator_namespace_rules(),
-        "Leader election, only in the operator's own namespace.",
+        "Leader election, Q-tables and the operator's configuration, only in the operator's "
+        "own namespace.",
     )
 
 
@@ -64,4 +66,15 @@ def member_role() -> str:
         permissions.member_cluster_rules(),
         "What the operator does in a member cluster: read and scale targets, read their "
         "metrics. Apply config/member in each member cluster (docs/multi-cluster.md).",
+    )
+
+
+def metrics_auth_role() -> str:
+    """config/rbac/metrics_auth_role.yaml: TokenReview and SubjectAccessReview for /metrics."""
+    return _role(
+        "ClusterRole",
+        METRICS_AUTH_ROLE,
+        permissions.metrics_auth_rules(),
+        "Authentication and authorization of /metrics callers (the operator asks the API "
+        "server; nothing is written).",
     )

@@ -1,16 +1,20 @@
 """A real Prometheus (Debian's package, `hack/install-prometheus.sh`) on a free loopback port.
 
 `LocalPrometheus(scrape_configs)` writes prometheus.yml with the caller's scrape configs,
-starts Prometheus on 127.0.0.1, and waits for /-/ready. Tests use `url`, `query(...)`,
+starts Prometheus on 127.0.0.1, and waits for /-/ready. With `web_config` (Prometheus's own
+`--web.config.file`: TLS, client certificates, basic auth) it serves HTTPS behind them, and
+talks to itself with `client_context` and `client_auth`. Tests use `url`, `query(...)`,
 `wait_for_targets_up()`, `kill()` (a crash: clients get connection refused) and `start()`
 again (same port, same data); `close()` removes the config, data and log.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import shutil
+import ssl
 import tempfile
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -60,6 +64,9 @@ class LocalPrometheus:
         scrape_interval: str = "1s",
         evaluation_interval: str = "1s",
         timeout: float = 60.0,
+        web_config: Mapping[str, Any] | None = None,
+        client_context: ssl.SSLContext | None = None,
+        client_auth: tuple[str, str] | None = None,
     ) -> None:
         self._config = render_config(
             scrape_configs,
@@ -71,6 +78,9 @@ class LocalPrometheus:
         self._binary = binary
         self._port = port
         self._timeout = timeout
+        self._web_config = dict(web_config) if web_config is not None else None
+        self._client_context = client_context
+        self._client_auth = client_auth
         self._child: Child | None = None
 
     @property
@@ -80,9 +90,13 @@ class LocalPrometheus:
         return self._port
 
     @property
+    def tls(self) -> bool:
+        return bool(self._web_config and self._web_config.get("tls_server_config"))
+
+    @property
     def url(self) -> str:
-        """Base URL of the HTTP API, e.g. http://127.0.0.1:23456."""
-        return f"http://{ports.LOOPBACK}:{self.port}"
+        """Base URL of the HTTP API, e.g. http://127.0.0.1:23456 (https with TLS)."""
+        return f"{'https' if self.tls else 'http'}://{ports.LOOPBACK}:{self.port}"
 
     @property
     def workdir(self) -> Path:
@@ -101,6 +115,10 @@ class LocalPrometheus:
     @property
     def data_dir(self) -> Path:
         return self.workdir / "data"
+
+    @property
+    def web_config_file(self) -> Path:
+        return self.workdir / "web.yml"
 
     def running(self) -> bool:
         return self._child is not None and self._child.running()
@@ -122,6 +140,8 @@ class LocalPrometheus:
             self._workdir = self._workdir_arg or Path(tempfile.mkdtemp(prefix="nimbusguard-prom-"))
             self._workdir.mkdir(parents=True, exist_ok=True)
             self.config_file.write_text(yaml.safe_dump(self._config, sort_keys=False))
+            if self._web_config is not None:
+                self.web_config_file.write_text(yaml.safe_dump(self._web_config))
         if self._port is None:
             self._port = ports.free_ports(1)[0]
         if not ports.port_is_free(self.port):
@@ -134,6 +154,8 @@ class LocalPrometheus:
             "--storage.tsdb.retention.time=1h",
             "--log.level=warn",
         ]
+        if self._web_config is not None:
+            argv.append(f"--web.config.file={self.web_config_file}")
         self._child = Child(COMPONENT, argv, self.log_file, cwd=self.workdir)
         self._child.start(tie_to_parent=True)
         child = self._child
@@ -220,12 +242,22 @@ class LocalPrometheus:
             return False
 
     def _get(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection(ports.LOOPBACK, self.port, timeout=5.0)
+        conn: http.client.HTTPConnection
+        if self.tls:
+            conn = http.client.HTTPSConnection(
+                ports.LOOPBACK, self.port, timeout=5.0, context=self._client_context
+            )
+        else:
+            conn = http.client.HTTPConnection(ports.LOOPBACK, self.port, timeout=5.0)
+        headers = {}
+        if self._client_auth is not None:
+            pair = ":".join(self._client_auth).encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             return response.status, response.read()
-        except http.client.HTTPException as error:
+        except (http.client.HTTPException, ssl.SSLError) as error:
             raise OSError(str(error)) from error
         finally:
             conn.close()

@@ -137,19 +137,24 @@ class ClusterClients:
                 )
             contexts = await asyncio.to_thread(member_contexts, path)
             if cluster not in contexts:
-                known = ", ".join(sorted(contexts)) or "none"
+                # Tenants read this message: it names their own context only, not the other
+                # members (other tenants' clusters) nor the operator's files.
+                logger.info("no context %r in %s (contexts: %s)", cluster, path, sorted(contexts))
                 raise errors.ClusterConfigError(
                     "UnknownCluster",
-                    f"context {cluster!r} is not in the member-clusters kubeconfig {path} "
-                    f"(contexts: {known})",
+                    f"spec.target.cluster: context {cluster!r} is not in the operator's "
+                    "member-clusters kubeconfig; ask the operator's installer for the name",
                 )
             try:
                 api: k8s.ApiClient = await k8s_config.new_client_from_config(
                     config_file=str(path), context=cluster, persist_config=False
                 )
             except (k8s_config.ConfigException, OSError, ValueError) as exc:
+                logger.warning("context %r in %s is unusable: %s", cluster, path, exc)
                 raise errors.ClusterConfigError(
-                    "InvalidClusterConfig", f"context {cluster!r} in {path} is unusable: {exc}"
+                    "InvalidClusterConfig",
+                    f"context {cluster!r} of the member-clusters kubeconfig is unusable (the "
+                    "operator's log says why)",
                 ) from exc
             self._members[cluster] = api
             logger.info("created a client for member cluster %r", cluster)
@@ -199,9 +204,11 @@ async def call(
     except k8s.ApiException as exc:
         raise errors.ApiError.from_exception(exc, cluster=cluster) from exc
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        # Conditions and Events carry this: the kind of failure, never the server's address.
         where = f"cluster {cluster!r}" if cluster else "the hub cluster"
+        logger.debug("%s did not answer: %r", where, exc)
         raise errors.ClusterUnreachableError(
-            f"{where} did not answer: {type(exc).__name__}: {exc}".rstrip(": ")
+            f"{where} did not answer ({type(exc).__name__})"
         ) from exc
 
 

@@ -1,6 +1,10 @@
-"""Q-tables persisted in ConfigMaps owned by their ScalingPolicy.
+"""Q-tables persisted in ConfigMaps, and warm-start tables read from tenants' namespaces.
 
-The ConfigMap is garbage-collected with the policy (owner reference). The Q-table is opaque
+A policy's own table lives in the operator's namespace under a name derived from the
+policy's uid (`table_name`): tenants cannot write it, a deleted and re-created policy (new
+uid) starts afresh, and no ConfigMap that happens to carry the right name in a tenant's
+namespace is ever adopted. A policy cannot own an object in another namespace, so the
+operator deletes its tables itself when the policy goes (`discard`). The Q-table is opaque
 bytes here (the learner defines the format); it travels in `binaryData`.
 """
 
@@ -13,7 +17,7 @@ from typing import Any
 
 from kubernetes.aio import client as k8s
 
-from nimbusguard.clients import errors, kube
+from nimbusguard.clients import configmaps, errors, kube
 
 FIELD_MANAGER = "nimbusguard"
 MAX_BYTES = 1024 * 1024 - 16 * 1024  # a ConfigMap must stay under 1 MiB with its metadata
@@ -27,24 +31,36 @@ class Owner:
     uid: str
 
 
-def config_map_name(policy_name: str) -> str:
-    """The ConfigMap that holds a policy's Q-table (≤ 253 characters)."""
+UID_LABEL = "nimbusguard.io/policy-uid"
+POLICY_ANNOTATION = "nimbusguard.io/policy"
+
+
+def table_name(policy_uid: str) -> str:
+    """The ConfigMap, in the operator's namespace, that holds a policy's own Q-table."""
+    return f"nimbusguard-qtable-{policy_uid}"
+
+
+def legacy_name(policy_name: str) -> str:
+    """Where releases before 0.2 kept a policy's table: `<name>-qtable` in its namespace."""
     return f"{policy_name[: 253 - len('-qtable')]}-qtable"
 
 
-async def load(api: k8s.ApiClient, namespace: str, name: str, key: str) -> bytes | None:
-    """The stored bytes, or None when the ConfigMap does not exist.
+async def load(
+    api: k8s.ApiClient, namespace: str, name: str, key: str, *, owner_uid: str | None = None
+) -> bytes | None:
+    """The stored bytes, or None when the ConfigMap does not exist (or, with `owner_uid`, is
+    not controlled by that object: someone else's is as good as none).
 
     A ConfigMap that exists but lacks the key, or holds undecodable data, raises
     errors.ClientError with reason QTableMissingKey / QTableUndecodable.
     """
-    core = k8s.CoreV1Api(api)
-    try:
-        cm: Any = await kube.call(core.read_namespaced_config_map, name, namespace)
-    except errors.ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    cm = await configmaps.read(api, namespace, name)
+    if cm is None:
+        return None
+    if owner_uid is not None and not any(
+        ref.uid == owner_uid and ref.controller for ref in cm.metadata.owner_references or []
+    ):
+        return None
     binary = cm.binary_data or {}
     if key not in binary:
         raise errors.ClientError(
@@ -59,8 +75,10 @@ async def load(api: k8s.ApiClient, namespace: str, name: str, key: str) -> bytes
         ) from exc
 
 
-def _metadata(name: str, owner: Owner | None, labels: dict[str, str]) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": labels}
+def _metadata(
+    name: str, owner: Owner | None, labels: dict[str, str], annotations: dict[str, str]
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels, "annotations": annotations}
     if owner is not None:
         meta["ownerReferences"] = [
             {
@@ -85,6 +103,7 @@ async def save(
     *,
     owner: Owner | None,
     labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
 ) -> None:
     """Create or replace the ConfigMap holding `data` under `key`."""
     if len(data) > MAX_BYTES:
@@ -94,7 +113,7 @@ async def save(
         )
     core = k8s.CoreV1Api(api)
     body = {
-        "metadata": _metadata(name, owner, labels),
+        "metadata": _metadata(name, owner, labels, annotations or {}),
         "binaryData": {key: base64.b64encode(data).decode("ascii")},
     }
     try:
@@ -110,17 +129,42 @@ async def save(
 
 
 async def quarantine(
-    api: k8s.ApiClient, namespace: str, name: str, *, owner: Owner | None, labels: dict[str, str]
+    api: k8s.ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    owner: Owner | None,
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
 ) -> str:
     """Keep an unreadable Q-table under a new name (so nothing is lost); returns that name."""
     core = k8s.CoreV1Api(api)
     cm: Any = await kube.call(core.read_namespaced_config_map, name, namespace)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
     new_name = f"{name[: 253 - 24]}-corrupt-{stamp}"
+    marked = {**labels, "nimbusguard.io/quarantined": "true"}
     body: dict[str, Any] = {
-        "metadata": _metadata(new_name, owner, {**labels, "nimbusguard.io/quarantined": "true"}),
+        "metadata": _metadata(new_name, owner, marked, annotations or {}),
         "data": cm.data or {},
         "binaryData": cm.binary_data or {},
     }
     await kube.call(core.create_namespaced_config_map, namespace, body, field_manager=FIELD_MANAGER)
     return new_name
+
+
+async def discard(api: k8s.ApiClient, namespace: str, policy_uid: str) -> int:
+    """Delete every ConfigMap kept for a policy (its table, replaced and quarantined copies);
+    how many went."""
+    core = k8s.CoreV1Api(api)
+    listed: Any = await kube.call(
+        core.list_namespaced_config_map, namespace, label_selector=f"{UID_LABEL}={policy_uid}"
+    )
+    gone = 0
+    for cm in listed.items or []:
+        try:
+            await kube.call(core.delete_namespaced_config_map, cm.metadata.name, namespace)
+        except errors.ApiError as exc:
+            if exc.status != 404:
+                raise
+        gone += 1
+    return gone

@@ -218,9 +218,11 @@ def member_api(e2e_clusters: E2EClusters) -> Iterator[Any]:
     client.close()
 
 
-def _make_namespace(request: pytest.FixtureRequest, context: str, api: Any) -> Iterator[str]:
+def _make_namespace(
+    request: pytest.FixtureRequest, context: str, api: Any, name: str | None = None
+) -> Iterator[str]:
     core = support.core_v1(api)
-    name = support.namespace_name(request.node.name)
+    name = name or support.namespace_name(request.node.name)
     core.create_namespace({"metadata": {"name": name, "labels": {"nimbusguard.io/e2e": "true"}}})
     _diagnostics(request).namespaces.append((context, api, name))
 
@@ -255,10 +257,12 @@ def hub_namespace(
 
 @pytest.fixture
 def member_namespace(
-    request: pytest.FixtureRequest, e2e_clusters: E2EClusters, member_api: Any
+    request: pytest.FixtureRequest, e2e_clusters: E2EClusters, member_api: Any, hub_namespace: str
 ) -> Iterator[str]:
-    """A new namespace in the member cluster for this test, deleted afterwards."""
-    yield from _make_namespace(request, e2e_clusters.member_context, member_api)
+    """A new namespace in the member cluster for this test, deleted afterwards. It has the
+    name of the test's hub namespace (namespace sameness: what a policy there may target
+    without a tenancy grant, see nimbusguard/tenancy.py)."""
+    yield from _make_namespace(request, e2e_clusters.member_context, member_api, hub_namespace)
 
 
 class LogRegistry:

@@ -48,6 +48,7 @@ class OperatorProcess:
         env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
+        self.metrics_port = free_port()
         self.log_file = log_file
         self.identity = identity or f"e2e-{self.port}"
         args = [
@@ -58,10 +59,18 @@ class OperatorProcess:
             f"--kubeconfig={kubeconfig}",
             f"--context={context}",
             f"--bind-address=127.0.0.1:{self.port}",
+            # /metrics on its own port, plain HTTP unless a test asks for --metrics-secure.
+            f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
+            "--no-metrics-secure",
             f"--identity={self.identity}",
             "--log-level=DEBUG",
         ]
         args += [f"--namespace={ns}" for ns in namespaces]
+        # The tests' Prometheus servers run on loopback; state and grants live in the first
+        # namespace of the test (unless the test says otherwise).
+        args.append("--allow-prometheus-address=http://127.0.0.1:*")
+        if namespaces and not any(a.startswith("--operator-namespace") for a in extra_args):
+            args.append(f"--operator-namespace={namespaces[0]}")
         if member_kubeconfig is not None:
             args.append(f"--member-kubeconfig={member_kubeconfig}")
         if leader_elect:
@@ -89,13 +98,17 @@ class OperatorProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def get(self, path: str) -> tuple[int, str]:
+    def get(self, path: str, base: str | None = None) -> tuple[int, str]:
         """GET an endpoint of the operator; (0, error) when it does not answer."""
         try:
-            with urllib.request.urlopen(self.url + path, timeout=3) as resp:
+            with urllib.request.urlopen((base or self.url) + path, timeout=3) as resp:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
@@ -121,7 +134,7 @@ class OperatorProcess:
         pytest.fail(f"the operator was not ready in {timeout:.0f}s: {self.readyz()}")
 
     def metrics(self) -> str:
-        status, body = self.get("/metrics")
+        status, body = self.get("/metrics", self.metrics_url)
         if status != 200:
             pytest.fail(f"/metrics answered {status}: {body[:200]}")
         return body

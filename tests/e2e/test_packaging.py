@@ -2,22 +2,26 @@
 
 1. `kubectl apply --server-side` of `kubectl kustomize` config/default and both overlays
    succeeds, the restricted Pod Security level admits the operator's pods, and config/member
-   makes the member identity with its token.
+   makes the member identity (no binding, no long-lived token).
 2. The operator runs out of cluster AUTHENTICATED AS the `nimbusguard-controller-manager`
-   ServiceAccount (a TokenRequest token) in the hub and as `nimbusguard-member-scaler` (the
-   config/member token) in the member cluster. A hub policy scales on a real Prometheus, a
-   member policy scales on pod CPU from metrics.k8s.io; status, Events and the leader Lease
-   are written, nothing is forbidden, and the dashboard's queries answer from the operator's
-   scraped /metrics.
+   ServiceAccount (a TokenRequest token) in the hub and as `nimbusguard-member-scaler` (a
+   bound, expiring TokenRequest token, bound by `nimbusguard member-rbac`'s RoleBindings) in
+   the member cluster. A hub policy scales on a real Prometheus, a member policy scales on
+   pod CPU from metrics.k8s.io; status, Events, the Q-tables and the leader Lease are written,
+   nothing is forbidden, /metrics is served over TLS to Prometheus's token only (TokenReview
+   + SubjectAccessReview), and the dashboard's queries answer from what it scraped.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import re
+import ssl
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,6 @@ def _monitor_job() -> str:
 
 MANAGER_SA = "nimbusguard-controller-manager"
 MEMBER_SA = "nimbusguard-member-scaler"
-MEMBER_TOKEN_SECRET = "nimbusguard-member-scaler-token"
 INSTALLS = {"default": 1, "overlays/dev": 1, "overlays/prod": 2}  # entry point → replicas
 DASHBOARD = CONFIG / "grafana" / "nimbusguard-dashboard.json"
 # kopf's namespace observer in --namespace mode lists and watches namespaces; we grant no
@@ -100,21 +103,12 @@ def installed(e2e_clusters: support.E2EClusters, hub_api: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def member_installed(e2e_clusters: support.E2EClusters, member_api: Any) -> Iterator[str]:
-    """config/member applied to the member cluster; the member-scaler token."""
+    """config/member applied to the member cluster; a bound, expiring member-scaler token."""
     manifest = _render(e2e_clusters, "member")
     _apply(e2e_clusters, e2e_clusters.member_context, manifest)
-    core = support.core_v1(member_api)
-    token: list[str] = []
-
-    def filled() -> bool:
-        secret = core.read_namespaced_secret(MEMBER_TOKEN_SECRET, SYSTEM)
-        data = secret.data or {}
-        if "token" in data:
-            token[:] = [base64.b64decode(data["token"]).decode()]
-        return bool(token)
-
-    support.wait_until(filled, timeout=60, what="the token controller to fill the member token")
-    yield token[0]
+    kinds = {d["kind"] for d in yaml.safe_load_all(manifest) if d}
+    assert not kinds & {"Secret", "ClusterRoleBinding", "RoleBinding"}, kinds
+    yield _token(member_api, MEMBER_SA, SYSTEM)
     _delete_all_but_crds(e2e_clusters, e2e_clusters.member_context, manifest)
 
 
@@ -190,14 +184,65 @@ def _kubeconfig_for(
     return path
 
 
-def _service_account_token(hub_api: Any) -> str:
-    """A one-hour token of the manager's ServiceAccount from the TokenRequest API."""
+def _token(api: Any, account: str, namespace: str) -> str:
+    """A one-hour token of a ServiceAccount from the TokenRequest API."""
     request = {"spec": {"audiences": [], "expirationSeconds": 3600}}
-    answer = support.core_v1(hub_api).create_namespaced_service_account_token(
-        MANAGER_SA, SYSTEM, request
+    answer = support.core_v1(api).create_namespaced_service_account_token(
+        account, namespace, request
     )
     token: str = answer.status.token
     return token
+
+
+def _service_account_token(hub_api: Any) -> str:
+    return _token(hub_api, MANAGER_SA, SYSTEM)
+
+
+def _member_role_bindings(e2e_clusters: support.E2EClusters, tenant: str) -> None:
+    """`nimbusguard member-rbac` for the member, applied there: the member identity may act
+    in the tenant's namespace (namespace sameness) and nowhere else."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nimbusguard.cli", "member-rbac", "--cluster", "member",
+         "--namespace", tenant],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    _apply(e2e_clusters, e2e_clusters.member_context, done.stdout)
+
+
+def _scraper(e2e_clusters: support.E2EClusters, hub_api: Any, namespace: str) -> tuple[str, str]:
+    """Tokens of two ServiceAccounts: one bound to nimbusguard-metrics-reader, one not."""
+    core = support.core_v1(hub_api)
+    for name in ("scraper", "nosy"):
+        core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    e2e_clusters.kubectl(
+        e2e_clusters.hub_context, "create", "clusterrolebinding", f"{namespace}-scraper",
+        "--clusterrole=nimbusguard-metrics-reader", f"--serviceaccount={namespace}:scraper",
+    )  # fmt: skip
+    return _token(hub_api, "scraper", namespace), _token(hub_api, "nosy", namespace)
+
+
+def _exists_config_map(api: Any, namespace: str, name: str) -> bool:
+    try:
+        support.core_v1(api).read_namespaced_config_map(name, namespace)
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def _get_metrics(url: str, token: str | None) -> int:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # self-signed, as the shipped ServiceMonitor skips
+    request = urllib.request.Request(url + "/metrics")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 def _can_i(kubectl: Path, kubeconfig: Path, *args: str) -> bool:
@@ -293,7 +338,14 @@ def test_the_operator_works_with_exactly_its_rbac(
     # What the identities may do is what hack/gen/permissions.py declares, and no more.
     _check_grants(kubectl, hub_kc, permissions.hub_cluster_rules(), hub_ns)
     _check_grants(kubectl, hub_kc, permissions.operator_namespace_rules(), hub_ns)
+    _check_grants(kubectl, hub_kc, permissions.metrics_auth_rules(), hub_ns)
+    _member_role_bindings(e2e_clusters, member_ns)
     _check_grants(kubectl, member_kc, permissions.member_cluster_rules(), member_ns)
+    # Bound in the tenant's namespace only: nothing elsewhere in the member.
+    assert not _can_i(kubectl, member_kc, "get", "deployments.apps", "-n", "kube-system")
+    assert not _can_i(
+        kubectl, member_kc, "patch", "deployments.apps", "--subresource=scale", "-n", "default"
+    )
     for kc, ns in ((hub_kc, hub_ns), (member_kc, member_ns)):
         for denied in (
             ["get", "secrets", "-n", SYSTEM],
@@ -306,6 +358,9 @@ def test_the_operator_works_with_exactly_its_rbac(
         ):
             assert not _can_i(kubectl, kc, *denied), f"may {' '.join(denied)}"
     assert not _can_i(kubectl, hub_kc, "delete", "scalingpolicies.nimbusguard.io", "-n", hub_ns)
+    assert not _can_i(kubectl, hub_kc, "patch", "scalingpolicies.nimbusguard.io", "-n", hub_ns)
+    for verb in ("create", "patch", "delete"):
+        assert not _can_i(kubectl, hub_kc, verb, "configmaps", "-n", hub_ns)
     assert not _can_i(kubectl, hub_kc, "create", "leases.coordination.k8s.io", "-n", hub_ns)
     assert not _can_i(kubectl, member_kc, "list", "scalingpolicies.nimbusguard.io", "-A")
 
@@ -320,21 +375,32 @@ def test_the_operator_works_with_exactly_its_rbac(
             member_kubeconfig=member_kc,
             leader_elect=True,
             lease_namespace=SYSTEM,
+            # As shipped: state in the operator's namespace, /metrics over TLS, authenticated.
+            extra_args=[f"--operator-namespace={SYSTEM}", "--metrics-secure"],
         )
         e2e_logs.register(operator.log_file, "operator as its ServiceAccount")
-        scrape = [
+        scraper, nosy = _scraper(e2e_clusters, hub_api, hub_ns)
+        scrape: list[dict[str, Any]] = [
             {"job_name": "e2e", "static_configs": [{"targets": [exporter.target]}]},
             {
                 "job_name": _monitor_job(),
-                "static_configs": [{"targets": [f"127.0.0.1:{operator.port}"]}],
+                "scheme": "https",
+                "authorization": {"credentials": scraper},
+                "tls_config": {"insecure_skip_verify": True},
+                "static_configs": [{"targets": [f"127.0.0.1:{operator.metrics_port}"]}],
             },
         ]
         with LocalPrometheus(scrape) as prom:
             _run_and_check(
-                e2e_clusters, hub_api, member_api, hub_ns, member_ns, operator, exporter, prom
-            )
+                e2e_clusters, hub_api, member_api, hub_ns, member_ns, operator, exporter, prom,
+                (scraper, nosy),
+            )  # fmt: skip
     finally:
         exporter.close()
+        e2e_clusters.kubectl(
+            e2e_clusters.hub_context, "delete", "clusterrolebinding", f"{hub_ns}-scraper",
+            "--ignore-not-found", check=False,
+        )  # fmt: skip
 
 
 def _run_and_check(
@@ -346,6 +412,7 @@ def _run_and_check(
     operator: OperatorProcess,
     exporter: LoadExporter,
     prom: LocalPrometheus,
+    tokens: tuple[str, str],
 ) -> None:
     exporter.set("packaging", 3)  # 3 replicas' worth of demand
     h.create_deployment(hub_api, hub_ns, "web", replicas=1)
@@ -406,6 +473,21 @@ def _run_and_check(
             )
         for query in queries:
             prom.query(query)  # raises on a query Prometheus refuses
+
+        # /metrics answers only a token RBAC allows to get it; the probes stay open.
+        scraper, nosy = tokens
+        https = f"https://127.0.0.1:{operator.metrics_port}"
+        assert [_get_metrics(https, t) for t in (None, "made-up", nosy, scraper)] == [
+            401, 401, 403, 200
+        ]  # fmt: skip
+        assert operator.get("/healthz")[0] == 200
+        # The Q-tables were written where tenants cannot write (the operator's namespace).
+        uid = h.get_policy(hub_api, hub_ns, "web")["metadata"]["uid"]
+        support.wait_until(
+            lambda: _exists_config_map(hub_api, SYSTEM, f"nimbusguard-qtable-{uid}"),
+            timeout=90,
+            what="the policy's Q-table in the operator's namespace",
+        )
 
         # The memory the prod overlay allows is enough for the process that did all this.
         prod_objects = [d for d in yaml.safe_load_all(_render(e2e_clusters, "overlays/prod")) if d]

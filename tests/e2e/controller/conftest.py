@@ -3,15 +3,20 @@ operator processes started per test."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 
+from hack.gen import kustomize
 from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
+from nimbusguard import tenancy
+from tests.e2e import support
 from tests.e2e.controller import helpers as h
 from tests.e2e.operator_process import OperatorProcess
 from tests.e2e.support import E2EClusters
@@ -112,3 +117,91 @@ def scenario(
     series: str,
 ) -> Scenario:
     return Scenario(hub_api, hub_namespace, prometheus, load_exporter, series, start_operator)
+
+
+# ---------------------------------------------------------------- tenancy admission policy
+
+ADMISSION = support.ROOT / "config" / "admission"
+Admission = Callable[[dict[str, str]], None]
+
+
+def install_admission(e2e_clusters: support.E2EClusters, namespace: str) -> list[dict[str, Any]]:
+    """config/admission for `namespace` alone; the objects, to delete afterwards."""
+    objects = kustomize.build(ADMISSION)
+    for obj in objects:
+        meta = obj["metadata"]
+        if obj["kind"] == "ConfigMap":
+            meta["name"], meta["namespace"] = tenancy.CONFIG_MAP, namespace
+            continue
+        meta.pop("namespace", None)
+        meta["name"] = f"nimbusguard-tenancy-{namespace}"
+        if obj["kind"] == "ValidatingAdmissionPolicyBinding":
+            spec = obj["spec"]
+            spec["policyName"] = meta["name"]
+            spec["paramRef"]["name"] = tenancy.CONFIG_MAP
+            spec["paramRef"]["namespace"] = namespace
+            spec["matchResources"] = {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            }
+    e2e_clusters.kubectl(
+        e2e_clusters.hub_context,
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        stdin=kustomize.dump(objects),
+    )
+    return objects
+
+
+def set_grants(api: Any, namespace: str, grants: dict[str, str]) -> None:
+    support.core_v1(api).patch_namespaced_config_map(
+        tenancy.CONFIG_MAP, namespace, {"data": grants}
+    )
+
+
+def dry_run(api: Any, namespace: str, body: dict[str, Any]) -> str | None:
+    """None when the API server admits `body`; else its message."""
+    try:
+        support.custom_objects(api).create_namespaced_custom_object(
+            h.GROUP, h.VERSION, namespace, h.PLURAL, body, dry_run="All"
+        )
+    except kubernetes.client.ApiException as exc:
+        message: str = json.loads(exc.body or "{}").get("message") or str(exc.reason)
+        return message
+    return None
+
+
+def wait_enforced(api: Any, namespace: str) -> None:
+    """The admission policy takes a moment to be loaded; wait until it refuses."""
+    probe = h.policy_body("probe", "web", cluster="elsewhere", target_namespace="kube-system")
+    support.wait_until(
+        lambda: dry_run(api, namespace, probe) is not None,
+        timeout=30,
+        what="the tenancy admission policy to refuse",
+    )
+
+
+@pytest.fixture
+def admission(
+    e2e_clusters: support.E2EClusters, hub_api: Any, hub_namespace: str, scalingpolicy_crd: str
+) -> Iterator[Admission]:
+    """Install the admission policy for the test's namespace with the given grants."""
+    installed: list[dict[str, Any]] = []
+
+    def install(grants: dict[str, str]) -> None:
+        installed.extend(install_admission(e2e_clusters, hub_namespace))
+        set_grants(hub_api, hub_namespace, grants)
+        wait_enforced(hub_api, hub_namespace)
+
+    yield install
+    if installed:
+        e2e_clusters.kubectl(
+            e2e_clusters.hub_context,
+            "delete",
+            "--ignore-not-found",
+            "-f",
+            "-",
+            stdin=kustomize.dump(installed),
+            check=False,
+        )

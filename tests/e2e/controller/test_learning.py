@@ -146,8 +146,12 @@ def test_the_q_table_survives_a_crash(
         return st if st.get("lastPersistTime") and st.get("updates", 0) >= 3 else {}
 
     support.wait_until(lambda: bool(persisted()), timeout=120, what="a persisted Q-table")
-    cm = support.core_v1(api).read_namespaced_config_map("mem-qtable", ns)
-    assert cm.metadata.owner_references[0].kind == "ScalingPolicy"
+    # The table lives where the operator keeps its state (here: the test's namespace), named
+    # by the policy's uid.
+    uid = h.get_policy(api, ns, "mem")["metadata"]["uid"]
+    assert persisted()["qTableConfigMap"] == f"{ns}/nimbusguard-qtable-{uid}"
+    cm = support.core_v1(api).read_namespaced_config_map(f"nimbusguard-qtable-{uid}", ns)
+    assert cm.metadata.labels["nimbusguard.io/policy-uid"] == uid
     assert len(base64.b64decode(cm.binary_data["qtable.npz"])) > 0
     before = persisted()
 
@@ -162,22 +166,23 @@ def test_the_q_table_survives_a_crash(
 
 def test_a_corrupt_q_table_is_kept_and_the_policy_starts_afresh(scenario: Scenario) -> None:
     api, ns = scenario.api, scenario.ns
-    support.core_v1(api).create_namespaced_config_map(
-        ns,
-        {
-            "metadata": {"name": "bad-qtable"},
-            "binaryData": {"qtable.npz": base64.b64encode(b"garbage").decode()},
-        },
-    )
     scenario.deployment("bad", 1)
     scenario.demand(1)
     scenario.policy("bad", "bad")
+    table = f"nimbusguard-qtable-{h.get_policy(api, ns, 'bad')['metadata']['uid']}"
+    support.core_v1(api).create_namespaced_config_map(
+        ns,
+        {
+            "metadata": {"name": table},
+            "binaryData": {"qtable.npz": base64.b64encode(b"garbage").decode()},
+        },
+    )
     scenario.operator()
     h.wait_condition(api, ns, "bad", "QTableLoaded", reason="QTableCorrupt")
     kept = [
         cm.metadata.name
         for cm in support.core_v1(api).list_namespaced_config_map(ns).items
-        if cm.metadata.name.startswith("bad-qtable-corrupt-")
+        if cm.metadata.name.startswith(f"{table}-corrupt-")
     ]
     assert kept, "the unreadable table was not kept"
     h.wait_phase(api, ns, "bad", "Learning")

@@ -106,7 +106,7 @@ def test_unknown_context_is_an_error_with_a_clear_reason(
             query="vector(1)",
             prometheus_url=prometheus.url,
             cluster="no-such-context",
-            target_namespace="default",
+            target_namespace=ns,
         ),
     )
     start_operator(ns).wait_ready()
@@ -114,6 +114,9 @@ def test_unknown_context_is_an_error_with_a_clear_reason(
     reach = h.condition(hub_api, ns, "far", "ClusterReachable")
     assert (reach["status"], reach["reason"]) == ("False", "UnknownCluster")
     assert "no-such-context" in reach["message"]
+    # The message names the policy's own cluster only: no other contexts, no file paths.
+    for other in ("'member'", "'hub'", "contexts:", "/"):
+        assert other not in reach["message"], other
 
 
 def test_without_a_member_kubeconfig_only_member_policies_fail(

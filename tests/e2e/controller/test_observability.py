@@ -38,8 +38,9 @@ def test_endpoints(scenario: Scenario) -> None:
     text = op.metrics()
     assert 'nimbusguard_policies_by_phase{phase="Learning"} 1.0' in text
     assert f'nimbusguard_policy_replicas{{kind="current",policy="{ns}/obs"}} 3.0' in text
-    # One port only: anything else is a 404, not metrics.
+    # The probe port serves the probes only; metrics are on their own port.
     assert op.get("/anything")[0] == 404
+    assert op.get("/metrics")[0] == 404
 
     # Every log line is JSON naming the policy.
     lines = [json.loads(line) for line in op.log().splitlines() if line.startswith("{")]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pydantic
 import pytest
 import yaml
 
@@ -164,3 +165,35 @@ def test_camel_case_round_trip() -> None:
 def test_snake_case_names_are_accepted_in_python() -> None:
     spec = types.ScalingSpec(min_replicas=2, max_replicas=4)
     assert spec.to_json_dict()["minReplicas"] == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "accepted"),
+    [
+        (("scaling", "maxReplicas"), "5", False),  # a string is no number (the CRD refuses)
+        (("paused",), 1, False),  # nor is 1 a boolean
+        (("scaling", "maxReplicas"), 5.0, True),  # the API server stores 5.0 as 5
+        (("scaling", "cooldownPeriod"), None, True),  # null: pruned, the default applies
+        (("scaling", "minReplicas"), 6, False),  # the CEL rules hold here too: min ≤ max
+        (("metrics",), {}, False),
+        (("target", "namespace"), "x", False),
+    ],
+)
+def test_the_spec_models_accept_what_the_api_server_admits(
+    path: tuple[str, ...], value: Any, accepted: bool
+) -> None:
+    spec: dict[str, Any] = {
+        "target": {"name": "web"},
+        "scaling": {"maxReplicas": 5},
+        "metrics": {"cpu": {"targetUtilization": 50}},
+    }
+    parent = spec
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    try:
+        types.ScalingPolicySpec.model_validate(spec)
+    except pydantic.ValidationError:
+        assert not accepted
+    else:
+        assert accepted

@@ -10,7 +10,7 @@ from nimbusguard import version
 
 async def _get(path: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
     metrics = observability.Metrics()
-    server = test_utils.TestServer(health.app(health.Readiness(), metrics), host="127.0.0.1")
+    server = test_utils.TestServer(health.metrics_app(metrics), host="127.0.0.1")
     async with test_utils.TestClient(server) as client:
         response = await client.get(path, headers=headers or {})
         return response.status, response.headers["Content-Type"], await response.text()

@@ -1,16 +1,21 @@
-"""Loading and persisting Q-tables: nothing is silently discarded or overwritten."""
+"""Loading and persisting Q-tables: where they live, whose they are, and that nothing is
+silently discarded or overwritten. The fake below is the Kubernetes API itself (every
+ConfigMap call goes through `kube.call`), so the tests see namespaces and owners."""
 
 from __future__ import annotations
 
+import base64
+import types as pytypes
 from typing import Any
 
 import pytest
 
 from api.v1 import scalingpolicy_types as types
 from controllers import learning
-from nimbusguard.clients import errors, qtables
+from nimbusguard.clients import errors, kube
 from nimbusguard.workflow import runtime
 
+OPERATOR_NS = "nimbusguard-system"
 POLICY = types.ScalingPolicy.model_validate(
     {
         "metadata": {"name": "web", "namespace": "shop", "uid": "u-1"},
@@ -21,145 +26,255 @@ POLICY = types.ScalingPolicy.model_validate(
         },
     }
 )
+OWN = "nimbusguard-qtable-u-1"
 
 
-class Store:
-    """ConfigMaps by name, standing in for the qtables client."""
+def _object(body: dict[str, Any]) -> Any:
+    meta = body.get("metadata", {})
+    refs = [
+        pytypes.SimpleNamespace(uid=r["uid"], controller=r.get("controller"))
+        for r in meta.get("ownerReferences", [])
+    ]
+    return pytypes.SimpleNamespace(
+        metadata=pytypes.SimpleNamespace(
+            name=meta["name"], labels=meta.get("labels") or {}, owner_references=refs
+        ),
+        data=body.get("data"),
+        binary_data=body.get("binaryData"),
+    )
+
+
+class Cluster:
+    """ConfigMaps by (namespace, name), behind the kubernetes client's method names."""
 
     def __init__(self) -> None:
-        self.maps: dict[str, dict[str, bytes]] = {}
+        self.maps: dict[tuple[str, str], dict[str, Any]] = {}
         self.fail: errors.ClientError | None = None
-        self.saves = 0
+        self.writes: list[tuple[str, str]] = []
 
-    async def load(self, api: Any, namespace: str, name: str, key: str) -> bytes | None:
+    def put(self, namespace: str, name: str, data: bytes, owner_uid: str | None = None) -> None:
+        meta: dict[str, Any] = {"name": name}
+        if owner_uid is not None:
+            meta["ownerReferences"] = [{"uid": owner_uid, "controller": True}]
+        self.maps[(namespace, name)] = {
+            "metadata": meta,
+            "binaryData": {"qtable.npz": base64.b64encode(data).decode()},
+        }
+
+    def blob(self, namespace: str, name: str) -> bytes:
+        return base64.b64decode(self.maps[(namespace, name)]["binaryData"]["qtable.npz"])
+
+    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self.fail is not None:
             raise self.fail
-        cm = self.maps.get(name)
-        if cm is None:
+        method = fn.__name__
+        if method == "read_namespaced_config_map":
+            name, namespace = args
+            if (namespace, name) not in self.maps:
+                raise errors.ApiError(404, "not found")
+            return _object(self.maps[(namespace, name)])
+        if method in ("patch_namespaced_config_map", "create_namespaced_config_map"):
+            if method.startswith("patch"):
+                name, namespace, body = args
+                if (namespace, name) not in self.maps:
+                    raise errors.ApiError(404, "not found")
+            else:
+                namespace, body = args
+                name = body["metadata"]["name"]
+            self.maps[(namespace, name)] = body
+            self.writes.append((namespace, name))
             return None
-        if key not in cm:
-            raise errors.ClientError("no key", reason="QTableMissingKey")
-        return cm[key]
-
-    async def save(
-        self, api: Any, namespace: str, name: str, key: str, data: bytes, **_: Any
-    ) -> None:
-        if self.fail is not None:
-            raise self.fail
-        self.maps.setdefault(name, {})[key] = data
-        self.saves += 1
-
-    async def quarantine(self, api: Any, namespace: str, name: str, **_: Any) -> str:
-        kept = f"{name}-corrupt-1"
-        self.maps[kept] = self.maps[name]
-        return kept
+        if method == "list_namespaced_config_map":
+            (namespace,) = args
+            key, _, value = kwargs["label_selector"].partition("=")
+            items = [
+                _object(b)
+                for (ns, _), b in self.maps.items()
+                if ns == namespace and b["metadata"].get("labels", {}).get(key) == value
+            ]
+            return pytypes.SimpleNamespace(items=items)
+        if method == "delete_namespaced_config_map":
+            name, namespace = args
+            del self.maps[(namespace, name)]
+            return None
+        raise AssertionError(f"unexpected call {method}")
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Store:
-    fake = Store()
-    monkeypatch.setattr(qtables, "load", fake.load)
-    monkeypatch.setattr(qtables, "save", fake.save)
-    monkeypatch.setattr(qtables, "quarantine", fake.quarantine)
+def cluster(monkeypatch: pytest.MonkeyPatch) -> Cluster:
+    fake = Cluster()
+    monkeypatch.setattr(kube, "call", fake.call)
     return fake
+
+
+STORE = learning.Store(api=None, namespace=OPERATOR_NS)
 
 
 def _rt() -> runtime.PolicyRuntime:
     return runtime.PolicyRuntime.create("shop/web", POLICY.spec)
 
 
-async def test_a_new_policy_gets_a_new_table(store: Store) -> None:
+def _active_table(decisions: int) -> bytes:
+    trained = _rt()
+    trained.learner.decisions = decisions
+    trained.learner.promotion.phase = "Active"
+    return trained.learner.to_bytes()
+
+
+async def test_a_new_policy_gets_a_new_table(cluster: Cluster) -> None:
     rt = _rt()
-    loaded = await learning.load(None, POLICY, rt)
+    loaded = await learning.load(STORE, POLICY, rt)
     assert rt.learner_ready
     assert loaded.condition is not None and loaded.condition.reason == "NewQTable"
 
 
-async def test_a_stored_table_is_restored_with_its_progress(store: Store) -> None:
-    trained = _rt()
-    trained.learner.decisions = 321
-    store.maps["web-qtable"] = {"qtable.npz": trained.learner.to_bytes()}
+async def test_a_stored_table_is_restored_from_the_operator_namespace(cluster: Cluster) -> None:
+    cluster.put(OPERATOR_NS, OWN, _active_table(321))
     rt = _rt()
-    loaded = await learning.load(None, POLICY, rt)
+    loaded = await learning.load(STORE, POLICY, rt)
     assert rt.learner_ready and rt.learner.decisions == 321
-    assert rt.learner.epsilon == pytest.approx(trained.learner.epsilon)
+    assert rt.learner.phase == "Active"
     assert loaded.condition is not None and loaded.condition.reason == "Restored"
+
+
+async def test_a_same_name_table_in_the_tenant_namespace_is_never_adopted(
+    cluster: Cluster,
+) -> None:
+    """Issue 11, "Q-table identity by name": a ConfigMap `<name>-qtable` of an older policy
+    of the same name (or anyone's, with any phase written into it) must not become this
+    policy's table."""
+    cluster.put("shop", "web-qtable", _active_table(5000), owner_uid="u-OLD")
+    rt = _rt()
+    loaded = await learning.load(STORE, POLICY, rt)
+    assert loaded.condition is not None and loaded.condition.reason == "NewQTable"
+    assert rt.learner.decisions == 0 and rt.learner.phase == "Learning"
+    rt.dirty = True
+    assert await learning.persist(STORE, POLICY, rt, now=1e9, force=True)
+    # The foreign ConfigMap is neither written nor taken over.
+    assert cluster.writes == [(OPERATOR_NS, OWN)]
+    assert cluster.maps[("shop", "web-qtable")]["metadata"]["ownerReferences"][0]["uid"] == "u-OLD"
+
+
+async def test_a_recreated_policy_starts_afresh(cluster: Cluster) -> None:
+    cluster.put(OPERATOR_NS, "nimbusguard-qtable-u-OLD", _active_table(5000))
+    rt = _rt()
+    loaded = await learning.load(STORE, POLICY, rt)
+    assert loaded.condition is not None and loaded.condition.reason == "NewQTable"
+    assert rt.learner.phase == "Learning"
+
+
+async def test_the_old_release_table_of_this_policy_is_migrated_as_a_warm_start(
+    cluster: Cluster,
+) -> None:
+    cluster.put("shop", "web-qtable", _active_table(700), owner_uid="u-1")
+    rt = _rt()
+    loaded = await learning.load(STORE, POLICY, rt)
+    assert loaded.condition is not None and loaded.condition.reason == "Migrated"
+    # Its progress is kept, but it must beat the baseline again before acting.
+    assert rt.learner.decisions == 700 and rt.learner.phase == "Learning"
 
 
 @pytest.mark.parametrize("blob", [b"not a table", b""])
 async def test_a_corrupt_table_is_kept_renamed_and_the_policy_starts_afresh(
-    store: Store, blob: bytes
+    cluster: Cluster, blob: bytes
 ) -> None:
-    store.maps["web-qtable"] = {"qtable.npz": blob}
+    cluster.put(OPERATOR_NS, OWN, blob)
     rt = _rt()
-    loaded = await learning.load(None, POLICY, rt)
+    loaded = await learning.load(STORE, POLICY, rt)
     assert rt.learner_ready and rt.dirty
-    assert store.maps["web-qtable-corrupt-1"] == {"qtable.npz": blob}
+    (kept,) = [n for ns, n in cluster.maps if n.startswith(f"{OWN}-corrupt-")]
+    assert cluster.blob(OPERATOR_NS, kept) == blob
     assert loaded.condition is not None
     assert (loaded.condition.status, loaded.condition.reason) == (False, "QTableCorrupt")
     assert [n.reason for n in loaded.notices] == ["QTableCorrupt"]
 
 
-async def test_a_table_that_cannot_be_read_yet_is_never_overwritten(store: Store) -> None:
-    store.fail = errors.ClusterUnreachableError("timeout")
+async def test_a_table_that_cannot_be_read_yet_is_never_overwritten(cluster: Cluster) -> None:
+    cluster.fail = errors.ClusterUnreachableError("timeout")
     rt = _rt()
-    loaded = await learning.load(None, POLICY, rt)
+    loaded = await learning.load(STORE, POLICY, rt)
     assert not rt.learner_ready and loaded.condition is None
     rt.dirty = True
-    assert await learning.persist(None, POLICY, rt, now=1e9, force=True) is False
-    assert store.saves == 0
+    assert await learning.persist(STORE, POLICY, rt, now=1e9, force=True) is False
+    assert cluster.writes == []
 
 
-async def test_warm_start_from_a_missing_config_map_is_reported(store: Store) -> None:
+async def test_warm_start_reads_the_tenant_table_and_never_writes_it(cluster: Cluster) -> None:
     spec = POLICY.spec.model_copy(deep=True)
     spec.ai_config.q_learning.warm_start = types.QTableRef(config_map_name="pretrained")
     policy = POLICY.model_copy(update={"spec": spec})
     rt = _rt()
-    loaded = await learning.load(None, policy, rt)
+    loaded = await learning.load(STORE, policy, rt)
     assert rt.learner_ready
     assert loaded.condition is not None and loaded.condition.reason == "WarmStartFailed"
     # With the table present, it is used, and the policy must still beat the baseline.
-    trained = _rt()
-    trained.learner.decisions = 900
-    store.maps["pretrained"] = {"qtable.npz": trained.learner.to_bytes()}
+    cluster.put("shop", "pretrained", _active_table(900))
     rt = _rt()
-    loaded = await learning.load(None, policy, rt)
+    loaded = await learning.load(STORE, policy, rt)
     assert loaded.condition is not None and loaded.condition.reason == "WarmStarted"
     assert rt.learner.decisions == 900 and rt.learner.phase == "Learning"
+    assert await learning.persist(STORE, policy, rt, now=1e9, force=True)
+    assert cluster.writes == [(OPERATOR_NS, OWN)]
 
 
-async def test_persist_respects_the_window_and_force(store: Store) -> None:
+async def test_a_crafted_warm_start_table_is_refused_and_left_alone(cluster: Cluster) -> None:
+    spec = POLICY.spec.model_copy(deep=True)
+    spec.ai_config.q_learning.warm_start = types.QTableRef(config_map_name="pretrained")
+    policy = POLICY.model_copy(update={"spec": spec})
+    cluster.put("shop", "pretrained", b"PK\x03\x04 not really a zip")
     rt = _rt()
-    await learning.load(None, POLICY, rt)
+    loaded = await learning.load(STORE, policy, rt)
+    assert loaded.condition is not None and loaded.condition.reason == "WarmStartFailed"
+    assert rt.learner_ready and rt.learner.decisions == 0
+    assert cluster.writes == []
+
+
+async def test_persist_writes_to_the_operator_namespace_by_uid(cluster: Cluster) -> None:
+    rt = _rt()
+    await learning.load(STORE, POLICY, rt)
     rt.dirty = True
-    assert await learning.persist(None, POLICY, rt, now=1000.0, force=False)
+    assert await learning.persist(STORE, POLICY, rt, now=1000.0, force=False)
     rt.dirty = True
-    assert not await learning.persist(None, POLICY, rt, now=1010.0, force=False)  # < 30 s
-    assert await learning.persist(None, POLICY, rt, now=1010.0, force=True)
-    assert not await learning.persist(None, POLICY, rt, now=2000.0, force=True)  # not dirty
-    assert store.saves == 2
+    assert not await learning.persist(STORE, POLICY, rt, now=1010.0, force=False)  # < 30 s
+    assert await learning.persist(STORE, POLICY, rt, now=1010.0, force=True)
+    assert not await learning.persist(STORE, POLICY, rt, now=2000.0, force=True)  # not dirty
+    assert cluster.writes == [(OPERATOR_NS, OWN)] * 2
+    meta = cluster.maps[(OPERATOR_NS, OWN)]["metadata"]
+    assert meta["labels"]["nimbusguard.io/policy-uid"] == "u-1"
+    assert meta["annotations"]["nimbusguard.io/policy"] == "shop/web"
+    assert "ownerReferences" not in meta
+
+
+async def test_discard_deletes_every_table_of_the_policy_and_no_other(cluster: Cluster) -> None:
+    rt = _rt()
+    await learning.load(STORE, POLICY, rt)
+    rt.dirty = True
+    await learning.persist(STORE, POLICY, rt, now=1000.0, force=True)
+    cluster.put(OPERATOR_NS, "nimbusguard-qtable-u-2", b"other policy")
+    await learning.discard(STORE, "u-1", "shop/web")
+    assert list(cluster.maps) == [(OPERATOR_NS, "nimbusguard-qtable-u-2")]
 
 
 def test_learning_status_shows_progress() -> None:
     rt = _rt()
-    assert learning.learning_status(POLICY, rt, None) is None  # nothing known yet
+    assert learning.learning_status(STORE, POLICY, rt, None) is None  # nothing known yet
     rt.learner_ready = True
-    st = learning.learning_status(POLICY, rt, None)
+    st = learning.learning_status(STORE, POLICY, rt, None)
     assert st is not None
     assert st.epsilon == pytest.approx(1.0)
-    assert st.q_table_config_map == "web-qtable"
+    assert st.q_table_config_map == f"{OPERATOR_NS}/{OWN}"
     cond = learning.baseline_condition(rt, None)
     assert cond is not None and cond.status is False
     assert "0 of 5 consecutive windows beaten" in cond.message
 
 
 async def test_a_table_a_spec_change_cannot_use_is_kept(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from nimbusguard.scaling import qtable
 
     rt = _rt()
-    await learning.load(None, POLICY, rt)
+    await learning.load(STORE, POLICY, rt)
     rt.learner.decisions = 42
     old = rt.learner.to_bytes()
 
@@ -171,7 +286,7 @@ async def test_a_table_a_spec_change_cannot_use_is_kept(
     changed.ai_config.q_learning.learning_rate = 0.5
     assert rt.reconfigure(changed)
     assert rt.learner.decisions == 0 and rt.reset_reason
-    kept = await learning.keep_replaced(None, POLICY, rt)
-    assert kept is not None and kept.startswith("web-qtable-replaced-")
-    assert store.maps[kept]["qtable.npz"] == old
+    kept = await learning.keep_replaced(STORE, POLICY, rt)
+    assert kept is not None and kept.startswith(f"{OPERATOR_NS}/{OWN}-replaced-")
+    assert cluster.blob(OPERATOR_NS, kept.split("/")[1]) == old
     assert rt.replaced is None

@@ -131,3 +131,22 @@ def test_acting_requires_a_healthy_unpaused_unconflicted_target(
     ready = _conds(v)[cond.READY]
     assert ready.status is (v.may_act or paused)
     assert ready.reason
+
+
+def test_a_refused_policy_is_in_error_and_never_acts_even_when_paused() -> None:
+    message = "spec.target.namespace: a policy in namespace 'dev' may target only ..."
+    for paused in (False, True):
+        verdict = phases.assess(
+            _facts(paused=paused, refusal=("TargetNotPermitted", message), evaluated=False)
+        )
+        assert verdict.phase == "Error"
+        assert not verdict.may_act
+        by_type = {u.type: u for u in verdict.conditions}
+        assert by_type["Ready"].reason == "TargetNotPermitted"
+        assert by_type["Permitted"].status is False
+        assert by_type["Permitted"].message == message
+
+
+def test_a_permitted_policy_says_so() -> None:
+    verdict = phases.assess(_facts())
+    assert {u.type: u.status for u in verdict.conditions}["Permitted"] is True

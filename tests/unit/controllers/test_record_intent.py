@@ -70,7 +70,7 @@ def _reconciler() -> reconciler.Reconciler:
     clients: Any = pytypes.SimpleNamespace(hub="hub")
     return reconciler.Reconciler(
         clients=clients,
-        session=pytypes.SimpleNamespace(),  # type: ignore[arg-type]
+        permits=pytypes.SimpleNamespace(),  # type: ignore[arg-type]
         metrics=observability.Metrics(),
         readiness=health.Readiness(),
         graph=None,

@@ -71,6 +71,14 @@ def test_every_setting_has_an_environment_variable() -> None:
         "identity": "pod-1",
         "log_level": "warning",
         "log_format": "text",
+        "metrics_bind_address": ":8443",
+        "metrics_secure": "false",
+        "metrics_cert_dir": "/certs",
+        "operator_namespace": "nimbusguard-system",
+        "metric_endpoints": "/e/endpoints.yaml",
+        "metric_credentials": "/e/credentials",
+        "allow_prometheus_address": "http://127.0.0.1:*,https://prom:9090",
+        "prometheus_max_response_bytes": "2048",
     }
     fields = set(settings.Settings.model_fields)
     # A new setting needs a sample value here; this keeps the test honest as the model grows.
@@ -120,3 +128,21 @@ def test_the_settings_page_lists_every_setting() -> None:
     page = settings_reference.render()
     for name in settings.Settings.model_fields:
         assert f"`{settings.flag(name)}` | `{settings.env_var(name)}`" in page
+
+
+def test_metrics_are_off_by_default_and_secure_when_on() -> None:
+    assert settings.parse([], environ={}).metrics_host_port is None
+    cfg = settings.parse(["--metrics-bind-address", ":8443"], environ={})
+    assert cfg.metrics_host_port == ("0.0.0.0", 8443) and cfg.metrics_secure is True
+    assert settings.parse(["--no-metrics-secure"], environ={}).metrics_secure is False
+
+
+def test_allowed_prometheus_addresses_are_patterns() -> None:
+    cfg = settings.parse(
+        ["--allow-prometheus-address", "http://127.0.0.1:*", "--allow-prometheus-address",
+         "https://prom:9090/x"],
+        environ={},
+    )  # fmt: skip
+    assert cfg.allow_prometheus_address == ("http://127.0.0.1:*", "https://prom:9090/x")
+    with pytest.raises(settings.SettingsError, match=r"allow-prometheus-address.*not a valid URL"):
+        settings.parse(["--allow-prometheus-address", "http://u:p@h:*"], environ={})

@@ -98,13 +98,15 @@ def test_alm_examples_are_the_samples_in_listed_order(csv: dict[str, Any]) -> No
 def test_permissions_are_the_generated_roles(csv: dict[str, Any]) -> None:
     install = csv["spec"]["install"]
     assert install["strategy"] == "deployment"
-    (cluster,) = install["spec"]["clusterPermissions"]
+    cluster, reviews = install["spec"]["clusterPermissions"]
     (namespaced,) = install["spec"]["permissions"]
     assert cluster["rules"] == [r.policy_rule() for r in permissions.hub_cluster_rules()]
+    assert reviews["rules"] == [r.policy_rule() for r in permissions.metrics_auth_rules()]
     assert namespaced["rules"] == [r.policy_rule() for r in permissions.operator_namespace_rules()]
     (deployment,) = install["spec"]["deployments"]
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert cluster["serviceAccountName"] == namespaced["serviceAccountName"] == account
+    assert reviews["serviceAccountName"] == account
 
 
 def test_the_install_strategy_is_config_default_plus_olm_namespaces(
@@ -136,7 +138,10 @@ def test_the_bundle_holds_the_crd_and_the_extra_objects_without_namespaces(
         "CustomResourceDefinition",
         "Service",
         "ClusterRole",
+        "ConfigMap",
     }
+    # The tenancy grants (empty); the admission policy cannot be in a registry+v1 bundle.
+    assert kinds["ConfigMap"] == ["nimbusguard-tenancy"]
     assert "nimbusguard-manager-role" not in kinds["ClusterRole"]  # it is in the install strategy
     scorecard = yaml.safe_load((ROOT / "bundle/tests/scorecard/config.yaml").read_text())
     assert [scorecard] == render(CONFIG / "scorecard")

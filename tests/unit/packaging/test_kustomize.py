@@ -66,12 +66,14 @@ def test_the_manager_pod_is_restricted(render: Render, directory: Path) -> None:
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert "privileged" not in sc
-    # Probes and metrics share one port.
-    (port,) = container["ports"]
-    assert port["containerPort"] == 8080
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
-    assert "--bind-address=:8080" in container["args"]
+    # Probes on their own open port, /metrics on another (TLS, authenticated).
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"probes": 8081, "metrics": 8443}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert "--bind-address=:8081" in container["args"]
+    assert "--metrics-bind-address=:8443" in container["args"]
+    assert "--no-metrics-secure" not in container["args"]
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     # The read-only root filesystem needs a writable /tmp; the member kubeconfig is mounted.
@@ -93,9 +95,12 @@ def test_the_metrics_service_selects_the_manager_port(render: Render) -> None:
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
     (port,) = service["spec"]["ports"]
-    assert port["targetPort"] == kustomize.manager_container(deployment)["ports"][0]["name"]
+    assert port["targetPort"] == "metrics"
     monitor = next(o for o in render(CONFIG / "prometheus") if o["kind"] == "ServiceMonitor")
-    assert monitor["spec"]["endpoints"][0]["port"] == port["name"]
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["port"] == port["name"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     )

@@ -26,7 +26,10 @@ def _settings_of(objects: list[dict[str, Any]]) -> settings.Settings:
 @pytest.mark.parametrize("directory", INSTALLS, ids=lambda p: p.relative_to(CONFIG).as_posix())
 def test_every_install_starts_with_valid_settings(render: Render, directory: Path) -> None:
     cfg = _settings_of(render(directory))
-    assert cfg.host_port == ("0.0.0.0", 8080)
+    assert cfg.host_port == ("0.0.0.0", 8081)
+    assert cfg.metrics_host_port == ("0.0.0.0", 8443)
+    assert cfg.metrics_secure is True
+    assert cfg.metric_endpoints == Path("/etc/nimbusguard/endpoints/endpoints.yaml")
     assert cfg.leader_elect is True
     assert cfg.member_kubeconfig == Path("/etc/nimbusguard/members/kubeconfig")
     assert cfg.namespaces == ()  # all namespaces

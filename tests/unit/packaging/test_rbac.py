@@ -23,7 +23,6 @@ Perm = tuple[str, str, str]  # (apiGroup, resource, verb)
 KOPF: set[Perm] = {
     ("nimbusguard.io", "scalingpolicies", "list"),
     ("nimbusguard.io", "scalingpolicies", "watch"),
-    ("nimbusguard.io", "scalingpolicies", "patch"),  # progress and diff-base annotations
     ("", "events", "create"),  # handler errors (settings.posting.level = ERROR)
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
@@ -41,6 +40,8 @@ RESOURCES = {
     "stateful_set": ("apps", "statefulsets"),
     "stateful_set_scale": ("apps", "statefulsets/scale"),
     "horizontal_pod_autoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "token_review": ("authentication.k8s.io", "tokenreviews"),
+    "subject_access_review": ("authorization.k8s.io", "subjectaccessreviews"),
 }
 # Calls that need no RBAC (non-resource URLs every authenticated user may read).
 FREE = {"get_code"}
@@ -215,6 +216,7 @@ def test_the_committed_roles_are_generated_from_the_rules() -> None:
         CONFIG / "rbac" / "role.yaml": rbac.manager_role(),
         CONFIG / "rbac" / "leader_election_role.yaml": rbac.leader_election_role(),
         CONFIG / "member" / "role.yaml": rbac.member_role(),
+        CONFIG / "rbac" / "metrics_auth_role.yaml": rbac.metrics_auth_role(),
     }
     for path, text in committed.items():
         assert path.read_text() == text, f"{path} is stale: run `make manifests`"
@@ -232,6 +234,7 @@ def test_the_committed_roles_are_generated_from_the_rules() -> None:
         ("config/rbac/role.yaml", permissions.hub_cluster_rules()),
         ("config/rbac/leader_election_role.yaml", permissions.operator_namespace_rules()),
         ("config/member/role.yaml", permissions.member_cluster_rules()),
+        ("config/rbac/metrics_auth_role.yaml", permissions.metrics_auth_rules()),
     ],
 )
 def test_each_generated_rule_says_why(path: str, rules: list[permissions.Rule]) -> None:
@@ -242,3 +245,38 @@ def test_each_generated_rule_says_why(path: str, rules: list[permissions.Rule]) 
     )
     for rule in rules:
         assert rule.why in comments
+
+
+def test_cluster_wide_writes_are_scale_status_and_events_only() -> None:
+    """Least privilege, measured: every write the hub ClusterRole grants is one of
+    CLUSTER_WIDE_WRITES; all other writes are confined to the operator's namespace."""
+    writes = {
+        perm
+        for perm in _rule_perms(permissions.hub_cluster_rules())
+        if perm[2] in permissions.WRITE_VERBS
+    }
+    assert writes == permissions.CLUSTER_WIDE_WRITES
+    reads = {p for p in _rule_perms(permissions.hub_cluster_rules()) if p not in writes}
+    assert {verb for _, _, verb in reads} <= {"get", "list", "watch"}
+    # Pods: exactly what the CPU source does, one label-selected list.
+    assert {p for p in reads if p[1] == "pods"} == {
+        ("", "pods", "list"),
+        ("metrics.k8s.io", "pods", "list"),
+    }
+    # The review ClusterRole stores nothing: reviews are questions.
+    assert _rule_perms(permissions.metrics_auth_rules()) == {
+        ("authentication.k8s.io", "tokenreviews", "create"),
+        ("authorization.k8s.io", "subjectaccessreviews", "create"),
+    }
+
+
+def test_the_shipped_hub_role_grants_no_other_write(render: Render) -> None:
+    for obj in render(CONFIG / "default"):
+        if obj.get("kind") != "ClusterRole" or not obj["metadata"]["name"].endswith("manager-role"):
+            continue
+        for rule in obj["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        if verb in permissions.WRITE_VERBS:
+                            assert (group, resource, verb) in permissions.CLUSTER_WIDE_WRITES
