@@ -2,7 +2,7 @@
 
 Namespaced objects are applied for real into the test's namespace (the release namespace) and
 the operator's Deployment becomes available; cluster-scoped ones (the CRD, the ClusterRoles and
-their binding, shared with the other suites) are applied with a server-side dry run, which
+their binding, the tenancy admission policy and its binding, shared with the other suites) are applied with a server-side dry run, which
 runs the same validation and admission without changing them.
 """
 
@@ -18,7 +18,16 @@ from tests.e2e import support
 from tests.e2e.support import ROOT, E2EClusters
 from tests.unit.packaging.conftest import go_tool
 
-CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace"}
+# NB: the tenancy admission policy and its binding apply to every ScalingPolicy of the cluster;
+# applied for real they would judge the other suites' policies by this release's grants.
+CLUSTER_SCOPED = {
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Namespace",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
 FIELD_MANAGER = "nimbusguard-helm-e2e"
 
 
@@ -40,9 +49,7 @@ def test_helm_template_applies_server_side(
     )
     cluster_scoped = [o for o in objects if o["kind"] in CLUSTER_SCOPED]
     namespaced = [o for o in objects if o["kind"] not in CLUSTER_SCOPED]
-    assert {o["kind"] for o in cluster_scoped} == {
-        "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"
-    }  # fmt: skip
+    assert {o["kind"] for o in cluster_scoped} == CLUSTER_SCOPED - {"Namespace"}
     hub = e2e_clusters.hub_context
     apply = ["apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-"]
     e2e_clusters.kubectl(
