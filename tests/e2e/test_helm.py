@@ -2,8 +2,9 @@
 
 Namespaced objects are applied for real into the test's namespace (the release namespace) and
 the operator's Deployment becomes available; cluster-scoped ones (the CRD, the ClusterRoles and
-their binding, the tenancy admission policy and its binding, shared with the other suites) are applied with a server-side dry run, which
-runs the same validation and admission without changing them.
+their binding, the tenancy admission policy and its binding, all shared with the other suites)
+are applied with a server-side dry run, which runs the same validation and admission without
+changing them.
 """
 
 from __future__ import annotations
