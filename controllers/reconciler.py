@@ -56,6 +56,10 @@ Claims = Callable[[TargetKey], list[Claim]]
 HPA_CACHE_SECONDS = 30.0
 MAX_BACKOFF = 60.0
 SWEEP_SECONDS = 60.0
+# Policies seen this soon after start (or takeover) are the initial listing.
+STARTUP_WINDOW = 10.0
+# With nothing new to say, status is still refreshed this often (counters, lastDecision).
+STATUS_REFRESH_SECONDS = 60.0
 
 
 def target_key(namespace: str, spec: Mapping[str, Any]) -> TargetKey:
@@ -70,6 +74,24 @@ def first_claim(claims: Iterable[Claim]) -> Claim | None:
     return min(claims, default=None)
 
 
+# What changes with every evaluation without saying anything new: left out when deciding
+# whether a status write is needed (it is still written every STATUS_REFRESH_SECONDS).
+_VOLATILE = ("metrics", "learning", "metricSummary", *intents.RECORD_FIELDS)
+
+
+def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
+    data = {k: v for k, v in status.to_json_dict().items() if k not in _VOLATILE}
+    decision = data.get("lastDecision")
+    if decision is not None:
+        data["lastDecision"] = {
+            k: decision.get(k) for k in ("action", "mode", "fromReplicas", "toReplicas")
+        }
+    data["conditions"] = sorted(
+        (c.get("type"), c.get("status"), c.get("reason")) for c in data.get("conditions") or []
+    )
+    return data
+
+
 @dataclasses.dataclass
 class _Memory:
     """Per-policy state the reconciler keeps next to the workflow's runtime."""
@@ -78,7 +100,9 @@ class _Memory:
     body: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # newest seen
     claims: Callable[[TargetKey], list[Claim]] = lambda _: []
     generation: int | None = None
-    status: types.ScalingPolicyStatus | None = None  # what we last wrote
+    status: types.ScalingPolicyStatus | None = None  # what the last evaluation built
+    written: types.ScalingPolicyStatus | None = None  # what was last written (None: unsure)
+    written_at: float = 0.0
     # The newest scale record this instance wrote or saw, whether or not the status write
     # that followed succeeded: never decide from an older one.
     record: types.ScalingPolicyStatus | None = None
@@ -110,7 +134,10 @@ class Reconciler:
         self.identity = identity
         self.clock = clock
         # The leadership fence: False once this instance may no longer be the only writer.
+        # Every write (status, scale record, scale, Event, ConfigMap) checks it.
         self.may_write = may_write
+        self.closing = False  # stopping: no new loops, no new evaluations
+        self._started = time.monotonic()
         self._memory: dict[str, _Memory] = {}
         self._phases: dict[str, str] = {}
         # Per (cluster, namespace): when listed, and every HPA's target there.
@@ -132,6 +159,8 @@ class Reconciler:
         """A policy was seen: keep its newest body, start its evaluation loop on first sight,
         and wake the loop when the spec changed (or `wake`). Cheap, because our own status
         writes come back here as watch events too."""
+        if self.closing:
+            return
         meta = body["metadata"]
         uid = meta["uid"]
         memory = self._memory.get(uid)
@@ -159,13 +188,24 @@ class Reconciler:
 
     async def _loop(self, uid: str) -> None:
         """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
-        # Spread the first evaluations of many policies found at start-up.
-        await asyncio.sleep(random.uniform(0.0, 0.5))  # noqa: S311 (not security-relevant)
-        while (memory := self._memory.get(uid)) is not None:
+        memory = self._memory.get(uid)
+        if memory is None:
+            return
+        scaling = (memory.body.get("spec") or {}).get("scaling") or {}
+        await asyncio.sleep(self.first_delay(float(scaling.get("evaluationInterval") or 30)))
+        while (memory := self._memory.get(uid)) is not None and not self.closing:
             memory.wake.clear()
             delay = await self.run_once(uid)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
+
+    def first_delay(self, interval: float) -> float:
+        """When to evaluate a policy first: the policies found at start-up or takeover are
+        spread over one interval (a thousand policies must not all hit the API servers and
+        Prometheus in the same second); a policy created later goes at once."""
+        if time.monotonic() - self._started < STARTUP_WINDOW:
+            return random.uniform(0.0, interval)  # noqa: S311 (not security-relevant)
+        return random.uniform(0.0, 0.5)  # noqa: S311
 
     async def run_once(self, uid: str) -> float:
         """One evaluation of a remembered policy; the seconds until the next one.
@@ -260,30 +300,57 @@ class Reconciler:
             memory.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await memory.task
-        if memory is not None:
+        if memory is not None and self.may_write():
             await learning.discard(self._store, uid, key)
         if self._phases.pop(uid, None) is not None or memory is not None:
             self.metrics.forget_policy(key)
             self.metrics.set_phases(self._phases)
             logger.info("forgot %s; its target keeps its replicas", key)
 
-    async def shutdown(self) -> None:
-        """The operator is stopping: let evaluations in flight finish, stop the loops, and
-        write every Q-table that learned since its last write."""
+    async def stop(self, deadline: float) -> None:
+        """Stop every policy loop now, all at once: cancel them (an evaluation in flight
+        stops at its next await; a Pending scale record stays Pending, which counts as a
+        scale), and wait at most `timeout` seconds. No loop starts afterwards."""
+        self.closing = True
+        tasks = [m.task for m in self._memory.values() if m.task is not None and not m.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=deadline)
+            if pending:
+                logger.warning("%d policy loops did not stop within %.1fs", len(pending), deadline)
+
+    async def persist_all(self, deadline: float) -> int:
+        """Write every Q-table that learned since its last write, concurrently, within
+        `deadline` seconds, and only while this instance may still write (the fence): a table
+        written after the Lease is lost could overwrite the new leader's."""
+        if not self.may_write():
+            logger.warning("not writing the Q-tables: this instance no longer holds the Lease")
+            return 0
         now = self.clock()
-        for memory in list(self._memory.values()):
-            async with memory.runtime.lock:
-                if memory.task is not None:
-                    memory.task.cancel()
-                try:
-                    policy = types.ScalingPolicy.model_validate(dict(memory.body))
-                except pydantic.ValidationError:
-                    continue
-                await learning.persist(self._store, policy, memory.runtime, now, force=True)
-        for memory in list(self._memory.values()):
-            if memory.task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await memory.task
+
+        async def one(memory: _Memory) -> bool:
+            try:
+                policy = types.ScalingPolicy.model_validate(dict(memory.body))
+            except pydantic.ValidationError:
+                return False
+            if not self.may_write():
+                return False
+            return await learning.persist(self._store, policy, memory.runtime, now, force=True)
+
+        jobs = [asyncio.ensure_future(one(m)) for m in list(self._memory.values())]
+        if not jobs:
+            return 0
+        done, pending = await asyncio.wait(jobs, timeout=deadline)
+        for job in pending:
+            job.cancel()
+        return sum(1 for job in done if job.exception() is None and job.result())
+
+    async def shutdown(self, deadline: float = 8.0) -> None:
+        """Stop the loops, then write the Q-tables, within `deadline` seconds together."""
+        started = time.monotonic()
+        await self.stop(deadline)
+        await self.persist_all(max(0.1, deadline - (time.monotonic() - started)))
 
     # -- one evaluation ----------------------------------------------------------------------
 
@@ -302,6 +369,8 @@ class Reconciler:
         memory = self._memory.get(uid)
         if memory is None:  # forgotten meanwhile
             return MAX_BACKOFF
+        if not self.may_write():  # not (surely) the leader: observe nothing, write nothing
+            return min(MAX_BACKOFF, float(policy.spec.scaling.evaluation_interval))
         async with memory.runtime.lock:
             started = time.perf_counter()
             try:
@@ -446,7 +515,8 @@ class Reconciler:
         written = await self._write(policy, new_status, memory)
         for notice in [*notices.derive(previous, new_status, outcome), *posted]:
             await self._post(policy, notice)
-        await learning.persist(self._store, policy, rt, now, force=False)
+        if self.may_write():
+            await learning.persist(self._store, policy, rt, now, force=False)
         self._count(policy, memory, verdict, outcome, log)
 
         transient = (
@@ -603,10 +673,23 @@ class Reconciler:
     async def _write(
         self, policy: types.ScalingPolicy, new: types.ScalingPolicyStatus, memory: _Memory
     ) -> bool:
+        """Write the evaluation's status, unless nothing but counters and times changed since
+        the last write less than STATUS_REFRESH_SECONDS ago (then it is only remembered)."""
+        previous_write = memory.written or policy.status
+        now = self.clock()
+        memory.status = new
+        if (
+            memory.written is not None
+            and _essence(new) == _essence(memory.written)
+            and now - memory.written_at < STATUS_REFRESH_SECONDS
+        ):
+            return True
+        if not self.may_write():
+            return False
         # The scale record is written by its own state machine only (controllers/intents.py):
         # this write can never move it back, whatever view of the status it was built from.
         body = {k: v for k, v in new.to_json_dict().items() if k not in intents.RECORD_FIELDS}
-        old = (memory.status or policy.status).to_json_dict()
+        old = previous_write.to_json_dict()
         # Fields that disappeared must be nulled explicitly in a merge patch.
         for key in old:
             if key not in intents.RECORD_FIELDS:
@@ -621,12 +704,15 @@ class Reconciler:
             )
         except errors.ClientError as exc:
             logger.warning("status of %s not written: %s", memory.runtime.key, exc)
+            memory.written = None  # unknown now: the next evaluation writes in full
             return False
-        memory.status = new
+        memory.written, memory.written_at = new, now
         self.readiness.hub_ok_at = time.monotonic()
         return True
 
     async def _post(self, policy: types.ScalingPolicy, notice: notices.Notice) -> None:
+        if not self.may_write():
+            return
         meta = policy.metadata
         await events.post(
             self.clients.hub,
@@ -660,6 +746,8 @@ class Reconciler:
             observed_generation=meta.get("generation"),
         )
         patch = {"phase": "Error", "conditions": [ready.to_json_dict()]}
+        if not self.may_write():
+            return
         try:
             await policies.patch_status(
                 self.clients.hub, meta.get("namespace", "default"), meta.get("name", ""), patch

@@ -174,3 +174,47 @@ async def test_the_hpa_check_fails_closed(monkeypatch: pytest.MonkeyPatch) -> No
     assert (conflict["status"], conflict["reason"]) == ("Unknown", "ConflictCheckFailed")
     assert (ready["status"], ready["reason"]) == ("False", "ConflictCheckFailed")
     assert w.hub.live()["status"]["phase"] != "Error"
+
+
+async def test_steady_state_writes_status_at_most_once_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch, replicas=4)
+    await w.adopt()
+    w.metric.utilization = 1.02  # within tolerance: hold, every 5 s for 5 minutes
+    for _ in range(60):
+        await w.evaluate()
+        w.clock.now += 5
+    assert w.target.scales == []
+    assert len(w.hub.writes) <= 6, len(w.hub.writes)  # 1 + one refresh a minute
+    assert w.hub.live()["status"]["metrics"]["totalDecisions"] >= 48  # refreshed counters
+    w.metric.utilization = None  # something changes: written at once
+    before = len(w.hub.writes)
+    await w.evaluate()
+    assert len(w.hub.writes) == before + 1
+    assert _condition(w, "MetricsAvailable")["status"] == "False"
+
+
+def test_the_first_evaluations_after_start_are_spread_over_one_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    delays = [w.rec.first_delay(30.0) for _ in range(200)]
+    assert max(delays) > 20 and min(delays) < 10
+    w.rec._started -= 3600  # later: a new policy goes at once
+    assert max(w.rec.first_delay(30.0) for _ in range(50)) <= 0.5
+
+
+async def test_nothing_is_written_once_leadership_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    leader = [True]
+    w = harness.world(monkeypatch, rec_kwargs={"may_write": lambda: leader[0]})
+    await w.adopt()
+    await w.evaluate()
+    writes, scales, posted = len(w.hub.writes), len(w.target.scales), len(w.events)
+    leader[0] = False
+    for _ in range(5):
+        w.clock.now += 70
+        await w.evaluate()
+    await w.rec.run_once(harness.UID)
+    assert (len(w.hub.writes), len(w.target.scales), len(w.events)) == (writes, scales, posted)
+    assert await w.rec.persist_all(1.0) == 0
