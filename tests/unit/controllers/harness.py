@@ -234,5 +234,5 @@ def world(
         clock=clock,
         **(rec_kwargs or {}),
     )
-    monkeypatch.setattr(rec, "_sources", lambda *_, **__: [metric])
+    monkeypatch.setattr(rec.evaluator, "sources", lambda *_, **__: [metric])
     return World(hub, target, metric, clock, posted, rec)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from controllers import claims
 from nimbusguard.clients import errors, resource_metrics, workloads
 from nimbusguard.scaling import promotion
 from tests.unit.controllers import harness
@@ -115,15 +116,17 @@ async def test_a_policy_missed_by_the_watch_is_forgotten_with_its_claim(
 ) -> None:
     w = harness.world(monkeypatch)
     await w.adopt()
-    old_claim = ("2026-01-01T00:00:00Z", "shop", "web", harness.UID)
-    new_claim = ("2026-02-01T00:00:00Z", "shop", "web2", "uid-new")
+    old_claim = claims.Claim("2026-01-01T00:00:00Z", "shop", "web", harness.UID)
+    new_claim = claims.Claim("2026-02-01T00:00:00Z", "shop", "web2", "uid-new")
     assert harness.UID in w.rec._memory
-    w.rec._conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim])  # sees the claims
+    w.rec.ownership.conflict(
+        _policy(w, "uid-new"), lambda _: [old_claim, new_claim]
+    )  # sees the claims
     listed_at = __import__("time").monotonic()
     assert await w.rec.sweep({"uid-new"}, listed_at) == 1
     assert harness.UID not in w.rec._memory
     # The stale claim in kopf's index no longer puts the new policy in Conflict.
-    assert w.rec._conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim]) is None
+    assert w.rec.ownership.conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim]) is None
 
 
 async def test_a_policy_first_seen_after_the_list_started_is_kept(
