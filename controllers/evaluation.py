@@ -67,6 +67,9 @@ def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
         data["lastDecision"] = {
             k: decision.get(k) for k in ("action", "mode", "fromReplicas", "toReplicas")
         }
+    learned = status.learning
+    if learned is not None:  # a Q-table write is news (at most once per persist interval)
+        data["learning"] = [learned.q_table_config_map, learned.last_persist_time]
     data["conditions"] = sorted(
         (c.get("type"), c.get("status"), c.get("reason")) for c in data.get("conditions") or []
     )
