@@ -55,8 +55,11 @@ class Reconciler:
         identity: str,
         clock: Callable[[], float] = time.time,
         may_write: Callable[[], bool] = lambda: True,
+        owns: Callable[[str], bool] = lambda _: True,
     ) -> None:
         self.metrics = metrics
+        # Whether this instance evaluates a policy (uid): a hook for sharding; all by default.
+        self.owns = owns
         self.clock = clock
         # The leadership fence: False once this instance may no longer be the only writer.
         self.may_write = may_write
@@ -273,6 +276,8 @@ class Reconciler:
         memory = self._memory.get(uid)
         if memory is None:  # forgotten meanwhile
             return MAX_BACKOFF
+        if not self.owns(uid):  # another shard's policy: nothing at all
+            return min(MAX_BACKOFF, float(policy.spec.scaling.evaluation_interval))
         if not self.may_write():  # not (surely) the leader: observe nothing, write nothing
             return min(MAX_BACKOFF, float(policy.spec.scaling.evaluation_interval))
         async with memory.runtime.lock:

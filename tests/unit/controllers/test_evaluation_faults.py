@@ -221,3 +221,21 @@ async def test_nothing_is_written_once_leadership_is_lost(monkeypatch: pytest.Mo
     await w.rec.run_once(harness.UID)
     assert (len(w.hub.writes), len(w.target.scales), len(w.events)) == (writes, scales, posted)
     assert await w.rec.persist_all(1.0) == 0
+
+
+async def test_a_recreated_policy_of_the_same_name_gets_its_own_loop_and_spec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    await w.rec.observe(w.policy_body(), lambda _: [])
+    recreated = w.policy_body()
+    recreated["metadata"]["uid"] = "uid-new"
+    recreated["spec"]["scaling"]["maxReplicas"] = 7
+    await w.rec.observe(recreated, lambda _: [])
+    try:
+        old, new = w.rec._memory[harness.UID], w.rec._memory["uid-new"]
+        assert old.task is not new.task
+        assert new.runtime.baseline.config.max_replicas == 7
+        assert old.runtime.baseline.config.max_replicas == 20
+    finally:
+        await w.rec.stop(1.0)
