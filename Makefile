@@ -77,9 +77,18 @@ ifeq ($(NIMBUSGUARD_E2E_KUBECONFIG)$(filter kind kubeconfig,$(NIMBUSGUARD_E2E_BA
 E2E_DEPS += envtest
 endif
 
+# pytest-xdist workers for the e2e tests; each worker starts its own local clusters (session
+# fixtures are per worker) and runs whole modules (--dist loadfile). 0 runs in this process.
+E2E_WORKERS ?= 0
+ifeq ($(E2E_WORKERS),0)
+E2E_XDIST :=
+else
+E2E_XDIST := -n $(E2E_WORKERS) --dist loadfile
+endif
+
 .PHONY: test-e2e
-test-e2e: $(E2E_DEPS) ## Run the e2e tests against real API servers (local control planes unless kind or a kubeconfig is given).
-	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+test-e2e: $(E2E_DEPS) ## Run the e2e tests against real API servers (local control planes unless kind or a kubeconfig is given; E2E_WORKERS=0 without xdist).
+	$(PY) -m pytest tests/e2e $(E2E_XDIST) $(PYTEST_ARGS)
 
 ##@ Build
 

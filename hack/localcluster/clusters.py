@@ -37,6 +37,7 @@ from typing import Any
 
 from hack.localcluster import (
     args,
+    audit as audit_mod,
     binaries as binaries_mod,
     kubeconfig,
     layout as lay,
@@ -148,6 +149,8 @@ class LocalClusters:
     kwok from the pod annotation `kwok.x-k8s.io/usage-cpu`, e.g. "250m").
     `timeout`: seconds each readiness wait may take before the start fails.
     `progress`: called with one-line progress messages.
+    `audit`: each API server writes an audit log of writes (hack/localcluster/audit.py),
+    see `audit_log(name)`. `apiserver_args`: extra kube-apiserver flags (all clusters).
 
     Use one instance from one thread: the thread that starts the clusters must outlive them
     (children are tied to it by PR_SET_PDEATHSIG unless detached).
@@ -164,6 +167,8 @@ class LocalClusters:
         detached: bool = False,
         timeout: float = 120.0,
         progress: Progress | None = None,
+        audit: bool = False,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
         self._names = tuple(names)
         _check_names(self._names)
@@ -177,6 +182,8 @@ class LocalClusters:
         self._detached = detached
         self._timeout = timeout
         self._progress = progress or (lambda _message: None)
+        self._audit = audit
+        self._apiserver_args = tuple(apiserver_args)
         self._clusters: dict[str, _Cluster] = {}
         self._started = False
         self._startup_seconds: float | None = None
@@ -309,6 +316,22 @@ class LocalClusters:
 
     # ------------------------------------------------------------------ accessors
 
+    def pid(self, name: str, component: str) -> int | None:
+        """The pid of cluster `name`'s `component` (e.g. "kube-apiserver"), None if it was
+        never started; it leads its own process group (for hack/localcluster/freeze.py)."""
+        return self._cluster(name).children[component].pid
+
+    def etcd_url(self, name: str) -> str:
+        """The client URL of cluster `name`'s etcd (for hack/localcluster/compact.py)."""
+        layout = self._cluster(name).layout
+        return f"http://{layout.host}:{layout.ports.etcd_client}"
+
+    def audit_log(self, name: str) -> Path:
+        """Cluster `name`'s API server audit log (started with `audit=True`)."""
+        if not self._audit:
+            raise RuntimeError("clusters started without audit=True")
+        return self._cluster(name).layout.root / "logs" / "audit.log"
+
     @property
     def names(self) -> tuple[str, ...]:
         """The clusters' names, which are also their kubeconfig contexts."""
@@ -391,7 +414,12 @@ class LocalClusters:
 
         self._progress("starting kube-apiserver")
         for cluster in clusters:
-            self._launch(cluster, lay.APISERVER, args.apiserver(cluster.layout, binaries))
+            argv = [*args.apiserver(cluster.layout, binaries), *self._apiserver_args]
+            if self._audit:
+                policy_file = cluster.layout.root / "audit-policy.yaml"
+                audit_mod.write_policy(policy_file)
+                argv += audit_mod.apiserver_flags(policy_file, self.audit_log(cluster.layout.name))
+            self._launch(cluster, lay.APISERVER, argv)
         for cluster in clusters:
             self._await(
                 cluster,

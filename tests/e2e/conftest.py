@@ -8,7 +8,8 @@ Backend, first that applies (or forced with NIMBUSGUARD_E2E_BACKEND=kubeconfig|k
    `hub` and `member` (pytest-kind's --kind-image, --kind-bin, --kind-kubectl-bin and
    --keep-cluster apply).
 3. local: the control planes built by `make envtest` (hack/localcluster), with
-   metrics-server, started once per session and always stopped.
+   metrics-server and an audit log of writes, started once per session (per pytest-xdist
+   worker) and always stopped.
 
 Every test here is marked `e2e`. Per-test namespaces (`hub_namespace`, `member_namespace`) are
 deleted afterwards. When a test fails, its report gets an "e2e diagnostics" section with the
@@ -171,7 +172,8 @@ def _kind_backend(request: pytest.FixtureRequest, workdir: Path) -> Iterator[E2E
 
 
 def _local_backend() -> Iterator[E2EClusters]:
-    local = LocalClusters(("hub", "member"), metrics_server=True)
+    # The audit log lets the chaos tests check invariants from the hub's own record.
+    local = LocalClusters(("hub", "member"), metrics_server=True, audit=True)
     failure = None
     try:
         local.start()
@@ -223,22 +225,8 @@ def _make_namespace(
 ) -> Iterator[str]:
     core = support.core_v1(api)
     name = name or support.namespace_name(request.node.name)
-    core.create_namespace({"metadata": {"name": name, "labels": {"nimbusguard.io/e2e": "true"}}})
     _diagnostics(request).namespaces.append((context, api, name))
-
-    def has_default_service_account() -> bool:
-        try:
-            core.read_namespaced_service_account("default", name)
-        except kubernetes.client.ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
-
-    # Pods are refused until the controller manager has made the `default` ServiceAccount.
-    support.wait_until(
-        has_default_service_account, timeout=60, what=f"ServiceAccount {name}/default"
-    )
+    support.create_namespace(api, name)
     yield name
     try:
         core.delete_namespace(name, propagation_policy="Background")
@@ -284,15 +272,4 @@ def e2e_logs(request: pytest.FixtureRequest) -> LogRegistry:
 @pytest.fixture(scope="session")
 def scalingpolicy_crd(e2e_clusters: E2EClusters, hub_api: Any) -> str:
     """The generated ScalingPolicy CRD, applied to the hub and Established; its name."""
-    e2e_clusters.kubectl(
-        e2e_clusters.hub_context, "apply", "--server-side", "-f", str(support.CRD_FILE)
-    )
-    extensions = support.apiextensions_v1(hub_api)
-
-    def established() -> bool:
-        crd = extensions.read_custom_resource_definition(support.CRD_NAME)
-        conditions = crd.status.conditions or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    support.wait_until(established, timeout=60, what=f"CRD {support.CRD_NAME} Established")
-    return support.CRD_NAME
+    return support.install_crd(e2e_clusters, hub_api)

@@ -139,3 +139,36 @@ def apiextensions_v1(api: Any) -> Any:
 
 def version(api: Any) -> Any:
     return kubernetes.client.VersionApi(api)
+
+
+def install_crd(e2e_clusters: E2EClusters, hub_api: Any) -> str:
+    """Apply the generated ScalingPolicy CRD to the hub and wait until it is Established."""
+    e2e_clusters.kubectl(e2e_clusters.hub_context, "apply", "--server-side", "-f", str(CRD_FILE))
+    extensions = apiextensions_v1(hub_api)
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition(CRD_NAME)
+        conditions = crd.status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    wait_until(established, timeout=60, what=f"CRD {CRD_NAME} Established")
+    return CRD_NAME
+
+
+def create_namespace(api: Any, name: str) -> str:
+    """Create namespace `name` (labelled as an e2e one) and wait for its `default`
+    ServiceAccount: pods are refused until the controller manager has made it."""
+    core = core_v1(api)
+    core.create_namespace({"metadata": {"name": name, "labels": {"nimbusguard.io/e2e": "true"}}})
+
+    def has_default_service_account() -> bool:
+        try:
+            core.read_namespaced_service_account("default", name)
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    wait_until(has_default_service_account, timeout=60, what=f"ServiceAccount {name}/default")
+    return name

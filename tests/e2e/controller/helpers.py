@@ -184,6 +184,18 @@ def exists(api: Any, namespace: str, name: str) -> bool:
     return True
 
 
+def lease_holder(api: Any, namespace: str, name: str = "nimbusguard-operator") -> str | None:
+    """The holderIdentity of Lease `namespace/name`, None when it does not exist."""
+    try:
+        lease: Any = kubernetes.client.CoordinationV1Api(api).read_namespaced_lease(name, namespace)
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    holder: str | None = lease.spec.holder_identity
+    return holder
+
+
 class ReplicaRecorder:
     """Polls a Deployment's replicas and records when they changed (for cooldown checks)."""
 

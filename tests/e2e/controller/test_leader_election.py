@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from tests.e2e import support
 from tests.e2e.controller import helpers as h
 from tests.e2e.controller.conftest import Scenario
 
-LEASE = "nimbusguard-operator"
 DECISION = re.compile(r"decision (hold|scale_up|scale_down)")
 LEASE_DURATION = 6  # what OperatorProcess passes with leader_elect=True
-
-
-def _holder(api: Any, namespace: str) -> str | None:
-    import kubernetes
-
-    try:
-        lease: Any = kubernetes.client.CoordinationV1Api(api).read_namespaced_lease(
-            LEASE, namespace
-        )
-    except kubernetes.client.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    holder: str | None = lease.spec.holder_identity
-    return holder
 
 
 def test_exactly_one_instance_acts_and_a_standby_takes_over(scenario: Scenario) -> None:
@@ -38,9 +21,9 @@ def test_exactly_one_instance_acts_and_a_standby_takes_over(scenario: Scenario) 
     a = scenario.start_operator(ns, leader_elect=True, lease_namespace=ns, identity="op-a")
     b = scenario.start_operator(ns, leader_elect=True, lease_namespace=ns, identity="op-b")
     support.wait_until(
-        lambda: _holder(hub_api, ns) in ("op-a", "op-b"), timeout=60, what="a leader"
+        lambda: h.lease_holder(hub_api, ns) in ("op-a", "op-b"), timeout=60, what="a leader"
     )
-    leader, standby = (a, b) if _holder(hub_api, ns) == "op-a" else (b, a)
+    leader, standby = (a, b) if h.lease_holder(hub_api, ns) == "op-a" else (b, a)
     leader.wait_ready(role="leader")
     standby.wait_ready(role="standby")
     h.wait_replicas(hub_api, ns, "ha", 2, timeout=40)
@@ -59,7 +42,7 @@ def test_exactly_one_instance_acts_and_a_standby_takes_over(scenario: Scenario) 
     killed_at = time.monotonic()
     leader.kill()
     support.wait_until(
-        lambda: _holder(hub_api, ns) == standby.identity,
+        lambda: h.lease_holder(hub_api, ns) == standby.identity,
         timeout=LEASE_DURATION + 20,
         what="the standby holding the Lease",
     )
