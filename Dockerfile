@@ -11,7 +11,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 RUN mkdir api controllers nimbusguard \
  && touch api/__init__.py controllers/__init__.py nimbusguard/__init__.py \
- && python -m venv /opt/nimbusguard \
+ && python3 -m venv /opt/nimbusguard \
  && /opt/nimbusguard/bin/pip install . \
  && /opt/nimbusguard/bin/pip uninstall --yes nimbusguard-operator \
  && rm -rf api controllers nimbusguard

@@ -72,7 +72,7 @@ test-unit: venv ## Run the unit tests.
 	$(PY) -m pytest tests --ignore=tests/e2e $(PYTEST_ARGS)
 
 # The local control planes need `make envtest`; a given kubeconfig or kind does not.
-E2E_DEPS := venv prometheus
+E2E_DEPS := venv prometheus container-tools
 ifeq ($(NIMBUSGUARD_E2E_KUBECONFIG)$(filter kind kubeconfig,$(NIMBUSGUARD_E2E_BACKEND)),)
 E2E_DEPS += envtest
 endif
@@ -102,10 +102,17 @@ run: venv ## Run the operator against the current kubeconfig context (RUN_ARGS a
 demo: venv prometheus ## The newcomer's tour: local hub + member clusters, Prometheus, a replayed trace, the operator, a live view.
 	$(PY) -m hack.demo $(DEMO_ARGS)
 
+# Empty: the Dockerfile's own default (python:3.11-slim-bookworm) with Docker, the local base
+# from `make base-image` with podman.
+PYTHON_IMAGE ?=
+
 .PHONY: docker-build
-docker-build: ## Build the operator image IMG (needs a container engine; none on the dev/CI machines).
-	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-build: no container engine answers ('$(CONTAINER_TOOL) info' failed); tests/unit/packaging/test_image.py checks the image's contents without one" >&2; exit 1; }
-	$(CONTAINER_TOOL) build -t $(IMG) .
+docker-build: ## Build the operator image IMG: with Docker if an engine answers, else podman (see hack/docker-build.sh).
+	CONTAINER_TOOL=$(CONTAINER_TOOL) PYTHON_IMAGE=$(PYTHON_IMAGE) ./hack/docker-build.sh $(IMG)
+
+.PHONY: base-image
+base-image: container-tools ## Build the local Python base image (mmdebstrap bookworm + podman import) for hosts without a registry.
+	./hack/base-image.sh
 
 .PHONY: docker-push
 docker-push: ## Push the operator image IMG.
@@ -197,6 +204,10 @@ operator-sdk: ## Build the pinned operator-sdk CLI from the Go module proxy (cac
 .PHONY: envtest
 envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok and metrics-server (cached outside the repo).
 	./hack/envtest.sh
+
+.PHONY: container-tools
+container-tools: ## Install podman, runc, mmdebstrap, the CNI plugins and iptables from Debian if missing.
+	./hack/install-container-tools.sh
 
 .PHONY: prometheus
 prometheus: ## Install Debian's prometheus package if missing (its own service is kept off :9090).
