@@ -98,7 +98,7 @@ class LearnerConfig:
     confidence_temperature: float = 0.05
     interval_seconds: float = 15.0
     slo_budget: float = 0.01
-    budget_share: float = 0.8
+    budget_share: float = 0.7
     price_gain: float = 0.05
 
     def __post_init__(self) -> None:
@@ -710,8 +710,11 @@ class QLearner:
         )
         self.updates += 1
         active = self.promotion.phase == promotion.ACTIVE
-        # The budget controller (module docstring): the policy's own violations while Active,
-        # those its preferred action would have had while Learning.
+        # The budget controller (module docstring): λ prices the learner's own behaviour, so it
+        # follows the violations the policy really had while the learner acts, and those its
+        # preferred action would have had while the HPA acts. (Following the HPA's violations
+        # while Learning runs away: an HPA tuned to spend the whole budget drives λ up without
+        # end, and the learner, never acting, cannot bring it back.)
         seen = judgement.violated if active else outcome.breach[n_actions]
         if cfg.price_gain > 0:
             step = cfg.price_gain * (seen - cfg.violation_aim)
