@@ -412,7 +412,9 @@ class QLearner:
             if snapshot.slo_price is not None:
                 self.slo_price = snapshot.slo_price
         self._weights = np.array([1.0, self.slo_price])
-        self.promotion = promotion.PromotionTracker(config.promotion, phase, beaten)
+        self.promotion = promotion.PromotionTracker(
+            config.promotion, phase, beaten, config.violation_aim, config.slo_budget
+        )
         self.mode_counts: dict[str, int] = {"baseline": 0, "explore": 0, "exploit": 0}
         self.shield_interventions = 0
         self.forecaster = forecast_mod.Forecaster(config.forecast)
@@ -723,7 +725,11 @@ class QLearner:
         learner_r = outcome.reward(n_actions, price)
         baseline_r = outcome.reward(n_actions + 1, price)
         executed_r = outcome.reward(n_actions + 2, price)
-        transition = self.promotion.record(executed_r if active else learner_r, baseline_r)
+        # Promotion compares cost at equal violations (`promotion`): the replica cost per
+        # window, the violations as long-run rates.
+        cost, baseline_seen = outcome.cost, outcome.breach[n_actions + 1]
+        mine = -cost[n_actions + 2] if active else -cost[n_actions]
+        transition = self.promotion.record(mine, -cost[n_actions + 1], seen, baseline_seen)
         return LearnResult(
             judgement.decision_id, executed_r, learner_r, baseline_r, judged, transition
         )

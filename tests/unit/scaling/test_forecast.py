@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from nimbusguard.scaling import forecast, learner, qtable
+from nimbusguard.scaling import forecast, learner, promotion, qtable
 from nimbusguard.scaling.observation import Observation, Recommendation
 
 STEP = 15.0
@@ -78,8 +78,12 @@ def _drive(brain: learner.QLearner, loads: list[float], replicas: int) -> None:
 
 
 def test_the_price_rises_while_violating_and_falls_while_not() -> None:
-    cfg = learner.LearnerConfig(max_replicas=40)
+    # Active (its violations are its own) and no window ends during the test.
+    cfg = learner.LearnerConfig(
+        max_replicas=40, promotion=promotion.PromotionConfig(window_decisions=1000)
+    )
     hot = learner.QLearner(cfg, np.random.default_rng(0))
+    hot.promotion.phase = promotion.ACTIVE
     _drive(hot, [14.0] * 200, replicas=10)  # 1.4× target > the 1.25 SLO: every step violates
     assert hot.slo_price > cfg.reward.slo * 2
     calm = learner.QLearner(cfg, np.random.default_rng(0))

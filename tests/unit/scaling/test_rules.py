@@ -130,3 +130,22 @@ def test_demotion_when_falling_behind_by_the_margin() -> None:
     assert transition is not None
     assert (transition.phase, transition.reason) == ("Learning", "FellBehindBaseline")
     assert "-1.200 fell behind the HPA baseline's -1.000 by more than 10%" in transition.message
+
+
+def test_promotion_needs_violations_no_worse_than_the_baseline_or_the_aim() -> None:
+    config = promotion.PromotionConfig(windows=1, window_decisions=10)
+    tracker = promotion.PromotionTracker(config, violation_aim=0.007, violation_limit=0.01)
+    # Cheaper, but violating on every decision while the baseline never does: not beaten.
+    for _ in range(10):
+        assert tracker.record(-1.0, -2.0, 1.0, 0.0) is None
+    assert tracker.windows_beaten == 0
+    # Equally safe and cheaper: promoted.
+    fresh = promotion.PromotionTracker(config, violation_aim=0.007, violation_limit=0.01)
+    events = [fresh.record(-1.0, -2.0, 0.0, 0.0) for _ in range(10)]
+    assert events[-1] is not None and events[-1].phase == "Active"
+    # Active and over the budget while the baseline is not: demoted, and it says why.
+    for _ in range(9):
+        fresh.record(-1.0, -2.0, 1.0, 0.0)
+    transition = fresh.record(-1.0, -2.0, 1.0, 0.0)
+    assert transition is not None and transition.phase == "Learning"
+    assert "went over the SLO budget 1.00%" in transition.message
