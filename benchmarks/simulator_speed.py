@@ -29,7 +29,7 @@ def main() -> None:
 
     def make(name: str) -> model.Autoscaler:
         if name == "hpa":
-            return baselines.HPA("hpa", baselines.hpa_config(settings), 0.7, 0.7)
+            return baselines.HPA("hpa", baselines.hpa_config(settings), 0.7, settings)
         if name == "oracle":
             return baselines.Schedule("oracle", baselines.oracle_schedule(demand, settings))
         return learning.QLearning(

@@ -1,53 +1,60 @@
-"""The learner's discrete actions: hold, or provision for the load at one of a few utilizations.
+"""The learner's discrete actions: how much headroom to keep over the forecast.
 
-Action 0 is *hold* (keep the current replicas). Action i ≥ 1 sets
-`replicas = ceil(load ÷ levels[i-1])`: it provisions so that the load runs at `levels[i-1]` ×
-target. A level below 1 keeps headroom, above 1 runs hot (the SLO threshold is higher still).
+Action i provisions for the forecast peak load over the horizon plus `levels[i]` forecast
+standard deviations (`nimbusguard.scaling.forecast`):
 
-The load it provisions for is `max(demand now, demand over the last minute)` (the learner's
-fast level): a spike is answered at once, a dip is not, which keeps noise from turning into
-scale-downs that a returning load then has to wait a startup for.
+    up_i   = ceil(s × (ŷ + levels[i] × σ) ÷ slo_ratio)
 
-Choosing a level rather than a replica delta keeps the table independent of the workload's size
-(a state means the same at 3 replicas and at 300) and lets one decision close a large gap, as
-the HPA formula does; it follows the "Q-learning tunes the threshold" idea (Horovitz & Arian,
-FiCloud 2018). The levels stop at 0.8 and 1.2: wider ones (0.6 and 0.7 were tried) were almost
-never right and their noisy estimates made the policy worse.
+so that the peak runs at the SLO threshold at most with the chosen risk. Scale-down has
+hysteresis: an action lowers the replicas only to `down_i`, the count at `levels[i] + band`
+headroom, and only when that is below the current count; otherwise it holds. Noise that would
+otherwise turn into scale-downs a returning load has to wait a startup for is absorbed by the
+band, as the HPA's tolerance absorbs it (replicas requested and then removed before they serve
+are pure cost: the capacity ready at a step is the minimum of the counts set over the startup
+before it).
+
+A level is in units of the forecast's σ, so the table means the same at 3 replicas and at 300
+and for calm and volatile load alike; which level is cheapest at the budget depends on the state
+(rising or falling forecast, volatility), which is what the Q-table learns.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
-HOLD = 0
+from nimbusguard.scaling.forecast import Forecast
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ActionSet:
-    """Utilization levels (× target) the learner may provision for; part of a table's layout."""
+    """Headroom levels (in σ of the forecast) and the scale-down band; part of a table's layout."""
 
-    levels: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.2)
+    levels: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+    band: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.levels or any(level <= 0 for level in self.levels):
-            raise ValueError("levels must be positive and not empty")
-        if list(self.levels) != sorted(self.levels):
-            raise ValueError("levels must be sorted")
+        if not self.levels or any(level < 0 for level in self.levels):
+            raise ValueError("levels must be >= 0 and not empty")
+        if list(self.levels) != sorted(self.levels) or self.band < 0:
+            raise ValueError("levels must be sorted and band >= 0")
 
     @property
     def size(self) -> int:
-        """Number of actions, hold included."""
-        return len(self.levels) + 1
+        """Number of actions."""
+        return len(self.levels)
 
     def name(self, action: int) -> str:
         """Short name for metric labels and explanations."""
-        return "hold" if action == HOLD else f"run at {self.levels[action - 1]:.1f}× target"
+        return f"headroom {self.levels[action]:g}σ"
 
-    def targets(self, load: float, current: int) -> list[int]:
+    def targets(self, forecast: Forecast, current: int, slo_ratio: float) -> list[int]:
         """Replicas each action asks for, before the shield (index = action)."""
-        out = [current]
+        out = []
         for level in self.levels:
-            # The slack keeps 4.0 ÷ 1.0 at 4, not 5, when the load carries rounding noise.
-            out.append(math.ceil(load / level - 1e-9))
+            up = forecast.replicas(level, slo_ratio)
+            if up >= current:
+                out.append(up)
+                continue
+            down = forecast.replicas(level + self.band, slo_ratio)
+            out.append(down if down < current else current)
         return out

@@ -1,8 +1,9 @@
 """The per-policy Q-learner: decides behind the HPA baseline and a shield, learns from every action.
 
 Modules it is made of (all pure, numpy and stdlib only):
-- `state`: the discrete state (utilization, trend, pending replicas, position, time of day).
-- `actions`: hold, or provision for the load at one of a few utilization levels.
+- `forecast`: the per-policy forecaster of the peak load over the horizon and its error model.
+- `state`: the discrete state (forecast rise, volatility, pending replicas, position, time of day).
+- `actions`: headroom levels over the forecast, with hysteresis for scale-down.
 - `shield`: vetoes unsafe scale-downs and holds during a breach; caps targets at the limits.
 - `reward`: replica cost, SLO violations and churn over one startup horizon.
 - `qtable`: Q-values, the update rule and the file format (`QTableError` for bad blobs).
@@ -17,6 +18,13 @@ Use, once per evaluation of a policy (the operator's workflow and the simulator 
     choice = learner.decide(obs, rec)       # Learning: the baseline acts; Active: the learner
     # set the target to choice.replicas; if that changed it: baseline.record_scale(obs.time, ...)
     result = learner.learn(obs)             # judges the decisions whose horizon has passed
+
+The price of a violation λ (the weight of the SLO part of the reward) is not a constant: after
+every judged decision, log λ += `price_gain` × (v − α), where v is the violation the policy saw
+(its own while Active, its preferred action's counterfactual one while Learning) and α =
+`budget_share` × `slo_budget`. The long-run violation rate is driven to α on any workload
+(adaptive conformal inference's update, on the price instead of a quantile); training data only
+picks where λ starts. The Q-values are kept per reward part, so a new λ needs no relearning.
 
 Coverage. Only one action is carried out per decision, yet every decision updates the Q-values of
 *all* actions of its state: the load in target units is `utilization × ready replicas` and does
@@ -44,7 +52,15 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from nimbusguard.scaling import actions as actions_mod, promotion, qtable, reward, shield, state
+from nimbusguard.scaling import (
+    actions as actions_mod,
+    forecast as forecast_mod,
+    promotion,
+    qtable,
+    reward,
+    shield,
+    state,
+)
 from nimbusguard.scaling.observation import Observation, Recommendation
 
 Mode = Literal["baseline", "explore", "exploit"]
@@ -80,6 +96,10 @@ class LearnerConfig:
     horizon_seconds: float = 60.0
     prior_visits: float = 500.0
     confidence_temperature: float = 0.05
+    interval_seconds: float = 15.0
+    slo_budget: float = 0.01
+    budget_share: float = 0.7
+    price_gain: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.learning_rate <= 1 or not 0 <= self.discount_factor < 1:
@@ -92,6 +112,23 @@ class LearnerConfig:
             raise ValueError("need 0 <= min_replicas <= max_replicas")
         if self.confidence_temperature <= 0 or self.prior_visits < 0:
             raise ValueError("confidence_temperature must be > 0, prior_visits >= 0")
+        if not 0 < self.slo_budget < 1 or not 0 < self.budget_share <= 1:
+            raise ValueError("need 0 < slo_budget < 1 and 0 < budget_share <= 1")
+        if self.price_gain < 0 or self.interval_seconds <= 0:
+            raise ValueError("need price_gain >= 0 and interval_seconds > 0")
+
+    @property
+    def forecast(self) -> forecast_mod.ForecastConfig:
+        """The forecaster's settings: the horizon a decision covers is the startup time plus
+        one evaluation interval (until the next decision can change it)."""
+        return forecast_mod.ForecastConfig(
+            horizon_seconds=self.horizon_seconds + self.interval_seconds
+        )
+
+    @property
+    def violation_aim(self) -> float:
+        """α, the violation rate the budget controller drives towards."""
+        return self.budget_share * self.slo_budget
 
     @classmethod
     def from_spec(cls, spec: PolicySpecLike, **overrides: Any) -> LearnerConfig:
@@ -118,12 +155,14 @@ class LearnerConfig:
         space = self.state
         return {
             "shape": list(space.shape),
-            "utilization_edges": list(space.utilization_edges),
-            "trend_edges": list(space.trend_edges),
+            "rise_edges": list(space.rise_edges),
+            "sigma_edges": list(space.sigma_edges),
             "time_of_day_bins": space.time_of_day_bins,
             "levels": list(self.actions.levels),
+            "band": self.actions.band,
             "actions": self.actions.size,
             "parts": 2,
+            "forecast": self.forecast.layout(),
         }
 
 
@@ -192,6 +231,9 @@ class Choice:
       `LearnerConfig.confidence_temperature`) of the chosen action among the shield-approved
       actions' Q-values; 1.0 when the baseline acted (a rule is certain of itself).
     - `q_value` / `next_best_q`: Q of the learner's action and of the best other approved one.
+    - `forecast`: the forecast peak over the horizon and its σ; `price`: λ, the price of a
+      violation now; `risk`: the chance the replicas chosen by the learner are short of the
+      peak, by the forecast.
     - `notes`: the shield's vetoes and caps; `state`: the state in words; `reasoning`: the
       sentence for status.lastDecision and the Event (all three formatted when read).
     """
@@ -215,6 +257,25 @@ class Choice:
     features: state.Features
     space: state.StateSpace
     action_set: actions_mod.ActionSet
+    forecast: forecast_mod.Forecast
+    price: float
+    slo_ratio: float
+
+    @property
+    def risk(self) -> float:
+        """P(the forecast peak exceeds what the learner's replicas serve within the SLO)."""
+        return self.forecast.risk(self.learner_replicas, self.slo_ratio)
+
+    @property
+    def outlook(self) -> str:
+        """The forecast, the headroom and the price in words."""
+        fc = self.forecast
+        period = f", period {fc.period_minutes} min" if fc.period_minutes else ""
+        return (
+            f"forecast {fc.load:.1f} ± {fc.spread:.1f} replicas' load over "
+            f"{fc.horizon_seconds:.0f} s{period}; {self.action_name} → "
+            f"{self.learner_replicas} replicas, risk {self.risk:.1%}, price λ {self.price:.3g}"
+        )
 
     @property
     def action_name(self) -> str:
@@ -253,15 +314,15 @@ class Choice:
         hpa_part = f"the HPA formula recommended {self.baseline.replicas} ({self.baseline.reason})"
         if self.mode == "baseline":
             return (
-                f"{self.state}: learning, so the HPA formula acted: {self.from_replicas} → "
-                f"{self.replicas} ({self.baseline.reason}); the learner would {self.action_name} "
-                f"→ {self.learner_replicas} (Q {self.q_value:.2f}{versus}){shield_part}"
+                f"{self.outlook}; learning, so the HPA formula acted: {self.from_replicas} → "
+                f"{self.replicas} ({self.baseline.reason}); {self.state}, Q "
+                f"{self.q_value:.2f}{versus}{shield_part}"
             )
         verb = "explored" if self.mode == "explore" else "exploited"
         return (
-            f"{self.state}: {verb} '{self.action_name}' → {self.replicas} replicas "
-            f"(Q {self.q_value:.2f}{versus}, confidence {self.confidence:.2f}){shield_part}; "
-            f"{hpa_part}"
+            f"{self.outlook}; {verb} '{self.action_name}' → {self.replicas} replicas "
+            f"({self.state}, Q {self.q_value:.2f}{versus}, confidence {self.confidence:.2f})"
+            f"{shield_part}; {hpa_part}"
         )
 
 
@@ -296,6 +357,7 @@ class Judgement:
     state: int
     outcome: reward.Outcome
     next_states: list[int]
+    violated: float = 0.0  # share of the observations after it that were in violation
 
 
 @dataclasses.dataclass(slots=True)
@@ -321,7 +383,8 @@ class _Point:
     load: float
     ready: int
     replicas: int
-    trend: float
+    rise: float
+    sigma: float
     time_of_day: float | None
 
 
@@ -349,10 +412,16 @@ class QLearner:
             if snapshot.slo_price is not None:
                 self.slo_price = snapshot.slo_price
         self._weights = np.array([1.0, self.slo_price])
-        self.promotion = promotion.PromotionTracker(config.promotion, phase, beaten)
+        self.promotion = promotion.PromotionTracker(
+            config.promotion, phase, beaten, config.violation_aim, config.slo_budget
+        )
         self.mode_counts: dict[str, int] = {"baseline": 0, "explore": 0, "exploit": 0}
         self.shield_interventions = 0
+        self.forecaster = forecast_mod.Forecaster(config.forecast)
+        if snapshot is not None and snapshot.forecaster is not None:
+            self.forecaster.restore(snapshot.forecaster_arrays, snapshot.forecaster)
         self._tracker = state.DemandTracker(space)
+        self._last_forecast: forecast_mod.Forecast | None = None
         self._open: collections.deque[_Open] = collections.deque()
         self._points: collections.deque[_Point] = collections.deque()
         self._last_decision_time = -math.inf
@@ -372,6 +441,8 @@ class QLearner:
                 phase=self.promotion.phase,
                 windows_beaten=self.promotion.windows_beaten,
                 slo_price=self.slo_price,
+                forecaster=self.forecaster.scalars(),
+                forecaster_arrays=self.forecaster.arrays(),
             )
         )
 
@@ -398,6 +469,7 @@ class QLearner:
     def forget_episode(self) -> None:
         """Drop the load history and open decisions (a new trace starts; the table stays)."""
         self._tracker = state.DemandTracker(self.config.state)
+        self.forecaster.reset_episode()
         self._open.clear()
         self._points.clear()
         self._last_decision_time = self._last_learn_time = -math.inf
@@ -440,16 +512,19 @@ class QLearner:
         if acting is None:
             acting = "learner" if self.promotion.phase == promotion.ACTIVE else "baseline"
         load = obs.demand
-        trend = self._tracker.update(obs.time, load)
+        self._tracker.update(obs.time, load)
+        fc = self.forecaster.observe(obs.time, load)
+        self._last_forecast = fc
         features = state.Features(
-            utilization=obs.utilization,
-            trend=trend,
+            rise=fc.load / max(load, 1e-6),
+            sigma=fc.sigma,
             pending=obs.pending > 0,
             position=state.position(obs.replicas, cfg.min_replicas, cfg.max_replicas),
             time_of_day=obs.time_of_day,
         )
         s = cfg.state.index(features)
-        raw = cfg.actions.targets(max(load, self._tracker.fast), obs.replicas)
+        slo_ratio = cfg.reward.slo_ratio
+        raw = cfg.actions.targets(fc, obs.replicas, slo_ratio)
         verdict = shield.check(
             raw,
             obs.replicas,
@@ -457,7 +532,7 @@ class QLearner:
             obs.utilization,
             baseline.lowest_allowed,
             baseline.highest_allowed,
-            cfg.reward.slo_ratio,
+            slo_ratio,
         )
         q = self.table.values(s, self._weights).tolist()
         allowed = [a for a, ok in enumerate(verdict.approved) if ok]
@@ -467,7 +542,7 @@ class QLearner:
         if acting == "baseline":
             mode, action, chosen, replicas = "baseline", None, greedy, baseline.replicas
         else:
-            near = [a for a in allowed if a != greedy and (a == 0 or abs(a - greedy) == 1)]
+            near = [a for a in allowed if abs(a - greedy) == 1]
             if near and self._rng.random() < epsilon:
                 mode, chosen = "explore", near[int(self._rng.integers(len(near)))]
             else:
@@ -501,6 +576,9 @@ class QLearner:
             features=features,
             space=cfg.state,
             action_set=cfg.actions,
+            forecast=fc,
+            price=self.slo_price,
+            slo_ratio=slo_ratio,
         )
 
     def _record(
@@ -551,9 +629,21 @@ class QLearner:
             return []
         self._last_learn_time = obs.time
         load = obs.demand
-        trend = self._tracker.update(obs.time, load)
+        self._tracker.update(obs.time, load)
+        fc = self._last_forecast
+        if fc is None or self.forecaster.time is None or self.forecaster.time < obs.time - _SLACK:
+            fc = self.forecaster.observe(obs.time, load)  # judged without a decision first
+            self._last_forecast = fc
         self._points.append(
-            _Point(obs.time, load, obs.ready_replicas, obs.replicas, trend, obs.time_of_day)
+            _Point(
+                obs.time,
+                load,
+                obs.ready_replicas,
+                obs.replicas,
+                fc.load / max(load, 1e-6),
+                fc.sigma,
+                obs.time_of_day,
+            )
         )
         judgements: list[Judgement] = []
         horizon = self.config.horizon_seconds
@@ -599,16 +689,13 @@ class QLearner:
         index_of = cfg.state.index_of
         lo, hi = cfg.min_replicas, cfg.max_replicas
         next_states = [
-            index_of(
-                final.load / max(r, 1),
-                final.trend,
-                False,
-                state.position(r, lo, hi),
-                final.time_of_day,
-            )
+            index_of(final.rise, final.sigma, False, state.position(r, lo, hi), final.time_of_day)
             for r in decision.targets
         ]
-        return Judgement(decision.decision_id, decision.state, outcome, next_states)
+        limit = cfg.reward.slo_ratio
+        seen = [p.load / max(p.ready, 1e-9) > limit for p in points]
+        violated = sum(seen) / len(seen)
+        return Judgement(decision.decision_id, decision.state, outcome, next_states, violated)
 
     def _update(self, judgement: Judgement, judged: int) -> LearnResult:
         cfg = self.config
@@ -624,12 +711,25 @@ class QLearner:
             cfg.discount_factor,
         )
         self.updates += 1
+        active = self.promotion.phase == promotion.ACTIVE
+        # The budget controller (module docstring): λ prices the learner's own behaviour, so it
+        # follows the violations the policy really had while the learner acts, and those its
+        # preferred action would have had while the HPA acts. (Following the HPA's violations
+        # while Learning runs away: an HPA tuned to spend the whole budget drives λ up without
+        # end, and the learner, never acting, cannot bring it back.)
+        seen = judgement.violated if active else outcome.breach[n_actions]
+        if cfg.price_gain > 0:
+            step = cfg.price_gain * (seen - cfg.violation_aim)
+            self.set_slo_price(min(1e6, max(1e-3, self.slo_price * math.exp(step))))
         price = self.slo_price
         learner_r = outcome.reward(n_actions, price)
         baseline_r = outcome.reward(n_actions + 1, price)
         executed_r = outcome.reward(n_actions + 2, price)
-        active = self.promotion.phase == promotion.ACTIVE
-        transition = self.promotion.record(executed_r if active else learner_r, baseline_r)
+        # Promotion compares cost at equal violations (`promotion`): the replica cost per
+        # window, the violations as long-run rates.
+        cost, baseline_seen = outcome.cost, outcome.breach[n_actions + 1]
+        mine = -cost[n_actions + 2] if active else -cost[n_actions]
+        transition = self.promotion.record(mine, -cost[n_actions + 1], seen, baseline_seen)
         return LearnResult(
             judgement.decision_id, executed_r, learner_r, baseline_r, judged, transition
         )

@@ -1,15 +1,20 @@
 """Promotion to Active and demotion to Learning, from windows of rewards.
 
 Rewards arrive once per judged decision (see `nimbusguard.scaling.reward`), in windows of
-`window_decisions`:
+`window_decisions`. The learner passes the negative replica cost as the reward and the
+violations separately: promotion compares **cost at equal violations**. Violations are rare
+(under 1 % of steps), far too rare to compare in a window of 20 decisions, so each side's
+violation rate is a long EWMA (`violation_decisions`, 400 decisions); with `violation_aim` set:
 
 - Learning: a window is *beaten* when the mean shadow reward of the learner's preferred actions
-  is higher than the mean reward of the HPA baseline's recommendations over the same decisions.
+  is higher than the mean reward of the HPA baseline's recommendations over the same decisions,
+  and the learner's violation rate is no higher than max(the baseline's, `violation_aim`).
   After `windows` consecutive beaten windows the policy becomes Active (condition
   BaselineBeaten=True, with the numbers). A window not beaten resets the count.
 - Active: at each window's end, if the mean reward of what the learner did is below the
-  baseline's by more than `demotion_margin` × |baseline's mean|, the policy goes back to Learning
-  and says by how much.
+  baseline's by more than `demotion_margin` × |baseline's mean|, or its violation rate is above
+  both the budget (`violation_limit`) and the baseline's, the policy goes back to Learning and
+  says why.
 """
 
 from __future__ import annotations
@@ -46,20 +51,41 @@ class PromotionTracker:
     """Counts windows and decides the phase (module docstring)."""
 
     def __init__(
-        self, config: PromotionConfig, phase: str = LEARNING, windows_beaten: int = 0
+        self,
+        config: PromotionConfig,
+        phase: str = LEARNING,
+        windows_beaten: int = 0,
+        violation_aim: float | None = None,
+        violation_limit: float | None = None,
+        violation_decisions: int = 400,
     ) -> None:
         self.config = config
         self.phase = phase
         self.windows_beaten = windows_beaten
+        self.violation_aim = violation_aim
+        self.violation_limit = violation_limit
+        self._weight = 1.0 / violation_decisions
+        start = 0.0 if violation_aim is None else violation_aim
+        self.learner_violations = start  # EWMA of the learner's violation share per decision
+        self.baseline_violations = start
         self.learner_mean: float | None = None  # of the last complete window
         self.baseline_mean: float | None = None
         self._learner_sum = 0.0
         self._baseline_sum = 0.0
         self._count = 0
 
-    def record(self, learner_reward: float, baseline_reward: float) -> Transition | None:
-        """Add one judged decision: the learner's reward (shadow while Learning, real while
-        Active) and the baseline's; returns a Transition when the phase changes."""
+    def record(
+        self,
+        learner_reward: float,
+        baseline_reward: float,
+        learner_violation: float = 0.0,
+        baseline_violation: float = 0.0,
+    ) -> Transition | None:
+        """Add one judged decision: the learner's reward and violation (shadow while Learning,
+        real while Active) and the baseline's; returns a Transition when the phase changes."""
+        w = self._weight
+        self.learner_violations += w * (learner_violation - self.learner_violations)
+        self.baseline_violations += w * (baseline_violation - self.baseline_violations)
         self._learner_sum += learner_reward
         self._baseline_sum += baseline_reward
         self._count += 1
@@ -71,8 +97,10 @@ class PromotionTracker:
         self._learner_sum = self._baseline_sum = 0.0
         self._count = 0
         cfg = self.config
+        mine, theirs = self.learner_violations, self.baseline_violations
         if self.phase == LEARNING:
-            self.windows_beaten = self.windows_beaten + 1 if learner > baseline else 0
+            safe = self.violation_aim is None or mine <= max(theirs, self.violation_aim)
+            self.windows_beaten = self.windows_beaten + 1 if learner > baseline and safe else 0
             if self.windows_beaten < cfg.windows:
                 return None
             self.phase = ACTIVE
@@ -82,6 +110,17 @@ class PromotionTracker:
                 f"the learner's shadow reward beat the HPA baseline in {self.windows_beaten} "
                 f"consecutive windows of {n} decisions (last window {learner:.3f} vs "
                 f"{baseline:.3f})",
+            )
+        limit = self.violation_limit
+        if limit is not None and mine > max(limit, theirs):
+            self.phase = LEARNING
+            self.windows_beaten = 0
+            return Transition(
+                LEARNING,
+                "FellBehindBaseline",
+                f"the learner's violations ({mine:.2%} of steps, rolling) went over the SLO "
+                f"budget {limit:.2%} and the HPA baseline's {theirs:.2%}; the baseline acts "
+                "again while the learner keeps learning",
             )
         if learner < baseline - cfg.demotion_margin * abs(baseline):
             self.phase = LEARNING

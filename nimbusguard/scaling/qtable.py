@@ -23,12 +23,19 @@ File format (`to_bytes`/`from_bytes`; what `nimbusguard train --out` writes and 
 ConfigMap's binaryData holds for a warm start): a `numpy.savez_compressed` archive with
 
 - `q`: float64, states × actions × parts; `visits`: int64, states × actions;
-- `meta`: a JSON string with `schema` (= `SCHEMA_VERSION`), `layout` (the state space and action
-  set the table was made for), `decisions` (epsilon progress), `updates`, `slo_price` and
-  `promotion` (`phase`, `windows_beaten`).
+- the forecaster (`nimbusguard.scaling.forecast`): `f_theta` (its 9 weights), `f_p` (9 × 9, the
+  least-squares state) and `f_history` (minute means, `history_minutes` of them);
+- `meta`: a JSON string with `schema` (= `SCHEMA_VERSION`), `layout` (the state space, action
+  set and forecaster the table was made for), `decisions` (epsilon progress), `updates`,
+  `slo_price` (where the budget controller's price stands), `promotion` (`phase`,
+  `windows_beaten`) and `forecaster` (error level, period, observations fitted, last time).
 
-Anything else (not an npz, missing arrays, wrong shapes, non-finite values, another schema
-version or layout) raises `QTableError`; the caller keeps the bad blob and starts fresh.
+One versioned file: `nimbusguard train --out` writes it, a warm start reads it. Reading is
+bounded: every member's size is checked against the layout before it is decompressed, so a
+crafted file cannot make the operator allocate more than the layout's arrays (≈ 100 kB).
+Anything else (not an npz, missing or oversized arrays, wrong shapes, non-finite values, another
+schema version — version 1 files held no forecaster — or layout) raises `QTableError`; the
+caller quarantines the bad blob, starts from scratch in Learning, and its condition says why.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import zipfile
 from collections.abc import Sequence
 from typing import Any
@@ -43,7 +51,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_MAX_MEMBER_BYTES = 4 << 20  # far above any layout's arrays; checked before decompressing
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -65,6 +74,8 @@ class Snapshot:
     phase: str = "Learning"
     windows_beaten: int = 0
     slo_price: float | None = None
+    forecaster: dict[str, Any] | None = None
+    forecaster_arrays: dict[str, FloatArray] = dataclasses.field(default_factory=dict)
 
 
 class QTable:
@@ -190,28 +201,46 @@ def to_bytes(snapshot: Snapshot) -> bytes:
         "updates": snapshot.updates,
         "slo_price": snapshot.slo_price,
         "promotion": {"phase": snapshot.phase, "windows_beaten": snapshot.windows_beaten},
+        "forecaster": snapshot.forecaster,
     }
     buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, q=snapshot.q, visits=snapshot.visits, meta=np.array(json.dumps(meta))
-    )
+    arrays: dict[str, Any] = {
+        "q": snapshot.q,
+        "visits": snapshot.visits,
+        "meta": np.array(json.dumps(meta)),
+        **snapshot.forecaster_arrays,
+    }
+    np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
 
 
 def from_bytes(data: bytes, layout: dict[str, Any]) -> Snapshot:
     """Parse a blob written by `to_bytes` for `layout`; raises QTableError otherwise."""
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if info.file_size > _MAX_MEMBER_BYTES:
+                    raise QTableError(
+                        f"Q-table member {info.filename} holds {info.file_size} bytes, more "
+                        f"than any layout needs ({_MAX_MEMBER_BYTES})"
+                    )
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             q = np.asarray(archive["q"])
             visits = np.asarray(archive["visits"])
             meta = json.loads(str(archive["meta"]))
+            arrays = {
+                name: np.asarray(archive[name], dtype=np.float64)
+                for name in ("f_theta", "f_p", "f_history")
+                if name in archive.files
+            }
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise QTableError(f"not a Q-table file: {exc}") from exc
     if not isinstance(meta, dict):
         raise QTableError("Q-table metadata is not an object")
     if meta.get("schema") != SCHEMA_VERSION:
         raise QTableError(
-            f"Q-table schema version {meta.get('schema')!r}, this version reads {SCHEMA_VERSION}"
+            f"Q-table schema version {meta.get('schema')!r} is incompatible: this version reads "
+            f"{SCHEMA_VERSION} (a table with a forecaster; retrain with `nimbusguard train`)"
         )
     if meta.get("layout") != layout:
         raise QTableError("Q-table was made for another state space or action set")
@@ -240,4 +269,41 @@ def from_bytes(data: bytes, layout: dict[str, Any]) -> Snapshot:
         raise QTableError(f"Q-table metadata invalid: phase {snapshot.phase!r}")
     if snapshot.slo_price is not None and not snapshot.slo_price > 0:
         raise QTableError(f"Q-table metadata invalid: slo_price {snapshot.slo_price!r}")
+    _check_forecaster(snapshot, meta.get("forecaster"), arrays, layout)
     return snapshot
+
+
+def _check_forecaster(
+    snapshot: Snapshot, scalars: Any, arrays: dict[str, FloatArray], layout: dict[str, Any]
+) -> None:
+    """Validate and attach the forecaster's part (none at all is allowed: a bare table)."""
+    if scalars is None and not arrays:
+        return
+    shape = layout.get("forecast", {})
+    n, minutes = int(shape.get("features", 0)), int(shape.get("history_minutes", 0))
+    expected = {"f_theta": (n,), "f_p": (n, n), "f_history": (minutes,)}
+    if not isinstance(scalars, dict) or set(arrays) != set(expected):
+        raise QTableError("Q-table forecaster incomplete")
+    for name, want in expected.items():
+        if arrays[name].shape != want:
+            raise QTableError(f"Q-table forecaster {name} has shape {arrays[name].shape}")
+    if not (np.isfinite(arrays["f_theta"]).all() and np.isfinite(arrays["f_p"]).all()):
+        raise QTableError("Q-table forecaster holds non-finite weights")
+    try:
+        vol, period = float(scalars["vol"]), int(scalars["period"])
+        fitted, ready = int(scalars["fitted"]), bool(scalars["vol_ready"])
+        last = scalars.get("last_time")
+        last = None if last is None else float(last)
+        levels = [float(v) for v in scalars.get("levels", [0.0, 0.0, 0.0])][:3]
+        lags = [float(v) for v in scalars.get("lags", [])][:3]
+        if len(levels) != 3 or not all(math.isfinite(v) and v >= 0 for v in levels + lags):
+            raise ValueError(f"levels {levels}, lags {lags}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise QTableError(f"Q-table forecaster metadata incomplete: {exc}") from exc
+    if not (vol > 0 and np.isfinite(vol)) or not 0 <= period < minutes or fitted < 0:
+        raise QTableError(f"Q-table forecaster metadata invalid: vol {vol}, period {period}")
+    snapshot.forecaster = {
+        "vol": vol, "period": period, "fitted": fitted, "vol_ready": ready, "last_time": last,
+        "levels": levels, "lags": lags,
+    }  # fmt: skip
+    snapshot.forecaster_arrays = arrays

@@ -2,15 +2,18 @@
 
 For each action's replica target the shield approves it, caps it, or vetoes it:
 
-1. *Veto*: a scale-down while utilization is above target (more than 1.0× target).
-2. *Veto*: a scale-down that would put the current load above the SLO at once
+1. *Veto*: a scale-down that would put the current load above the SLO at once
    (load ÷ replicas > `slo_ratio`).
-3. *Veto*: holding or scaling down while the SLO is breached now (utilization > `slo_ratio`):
+2. *Veto*: holding or scaling down while the SLO is breached now (utilization > `slo_ratio`):
    the learner cannot sit out a breach.
-4. *Cap*: a target beyond minReplicas/maxReplicas or beyond the rate policies' step limits
+3. *Cap*: a target beyond minReplicas/maxReplicas or beyond the rate policies' step limits
    (`Recommendation.lowest_allowed`/`highest_allowed`, the numbers the HPA baseline obeys) is
    capped at that limit: a capped action means "as far as allowed", and the learner learns the
    outcome of the capped value, so nothing it learns assumes a forbidden step.
+
+There is no veto tied to the HPA's target: the headroom is the SLO's business (the learner's
+budget controller), and a veto of scale-downs above the target only kept the learner from
+trimming to the headroom it had learned (measured: it cost, and saved no violation).
 
 If every action is vetoed (a breach at maxReplicas, say), the actions with the largest target
 are approved: nothing else is safer. Exploration and exploitation choose only among approved
@@ -65,9 +68,6 @@ def check(
         if breached and target <= current:
             ok = False
             notes.append((action, f"vetoed {target}: the SLO is breached, replicas must grow"))
-        elif target < current and utilization > 1.0:
-            ok = False
-            notes.append((action, f"vetoed scale-down to {target}: utilization above target"))
         elif target < current and load > slo_ratio * target:
             ok = False
             notes.append((action, f"vetoed scale-down to {target}: it would breach the SLO"))

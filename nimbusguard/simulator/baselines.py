@@ -8,7 +8,7 @@ import numpy as np
 
 from nimbusguard.scaling import hpa
 from nimbusguard.scaling.observation import Observation
-from nimbusguard.simulator import model
+from nimbusguard.simulator import loop, model
 
 
 def hpa_config(settings: model.ModelSettings, scale_down_window: float = 300.0) -> hpa.HPAConfig:
@@ -18,27 +18,16 @@ def hpa_config(settings: model.ModelSettings, scale_down_window: float = 300.0) 
     return dataclasses.replace(default, scale_down=down)
 
 
-class HPA:
-    """The operator's HPA baseline (`nimbusguard.scaling.hpa`) acting alone.
+def HPA(  # noqa: N802 - it stands for the autoscaler it builds
+    name: str, config: hpa.HPAConfig, target: float, settings: model.ModelSettings
+) -> loop.OperatorLoop:
+    """The operator's HPA baseline (`nimbusguard.scaling.hpa`) acting alone, through the
+    operator's loop (evaluation interval and cooldowns of `settings`).
 
     `target` is the HPA's target utilization; observations arrive in units of the model's
     `hpa_target`, so they are rescaled when the two differ (hpa-tuned).
     """
-
-    def __init__(
-        self, name: str, config: hpa.HPAConfig, target: float, model_target: float
-    ) -> None:
-        self.name = name
-        self._baseline = hpa.HPABaseline(config)
-        self._scale = model_target / target
-
-    def decide(self, step: int, obs: Observation) -> int:
-        if self._scale != 1.0:
-            obs = dataclasses.replace(obs, utilization=obs.utilization * self._scale)
-        replicas = self._baseline.recommend(obs).replicas
-        if replicas != obs.replicas:
-            self._baseline.record_scale(obs.time, obs.replicas, replicas)
-        return replicas
+    return loop.OperatorLoop(name, settings, config, None, settings.hpa_target / target)
 
 
 class Schedule:

@@ -57,6 +57,32 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--hpa-target", type=float, default=0.7, help="the HPA's target utilization (0.7)"
     )
+    group.add_argument(
+        "--hpa-scale-down-window",
+        type=float,
+        default=300.0,
+        help="the policy's HPA scale-down stabilization window in seconds, the learner's "
+        "baseline (300; simulate uses hpa-tuned's settings instead when it tunes)",
+    )
+    loop = parser.add_argument_group("the operator's loop (spec.scaling)")
+    loop.add_argument(
+        "--evaluation-interval-seconds",
+        type=float,
+        default=15.0,
+        help="seconds between evaluations (15: the fast loop; the API's default is 30)",
+    )
+    loop.add_argument(
+        "--scale-up-cooldown-seconds",
+        type=float,
+        default=0.0,
+        help="no scale-up within this long after a change (0; the API's default is 60)",
+    )
+    loop.add_argument(
+        "--scale-down-cooldown-seconds",
+        type=float,
+        default=0.0,
+        help="no scale-down within this long after a change (0; the API's default is 60)",
+    )
 
 
 def add_learner_args(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +115,9 @@ def settings_from(args: argparse.Namespace) -> model.ModelSettings:
             slo_utilization=args.slo_utilization,
             slo_budget=args.slo_budget,
             hpa_target=args.hpa_target,
+            evaluation_interval_seconds=args.evaluation_interval_seconds,
+            scale_up_cooldown_seconds=args.scale_up_cooldown_seconds,
+            scale_down_cooldown_seconds=args.scale_down_cooldown_seconds,
         )
     except ValueError as exc:
         raise traces.InputError(str(exc)) from None

@@ -1,16 +1,16 @@
 """The Q-learner in the simulator: the operator's decide/learn code in a loop, and training.
 
-`QLearning` is an autoscaler that does, per step, exactly what the operator's workflow does per
-evaluation (`nimbusguard.scaling.learner` module docstring): HPA recommendation, learner
-decision (the baseline acts while Learning), `record_scale`, learn. Nothing here decides or
-learns on its own.
+`QLearning` is the operator's loop (`nimbusguard.simulator.loop`) around a learner: per
+evaluation exactly what the workflow does (`nimbusguard.scaling.evaluation`): HPA
+recommendation, learner decision (the baseline acts while Learning), cooldown, `record_scale`,
+then learn. The learner's baseline is the policy's own HPA (`PolicyHPA`: its target and
+scale-down window). Nothing here decides or learns on its own.
 
-`train` runs episodes over a training trace with the default price of a violation (λ), then
-calibrates λ like hpa-tuned's grid search: one more pass over the training trace per price in
-`PRICE_FACTORS` × the default (each from the trained table, learning on as it would in a test),
-and the cheapest price whose violations stay within the SLO budget wins (if none does, the one
-with the fewest violations): the rule hpa-tuned follows. The Q-values need no relearning for
-another λ (they are kept per reward part). Both calibrations use the training data only.
+`train` runs episodes over a training trace exactly as the policy would live through it: the
+forecaster fits itself online, the Q-table learns every action's outcome, and the budget
+controller moves the price of a violation λ towards the SLO budget (there is no offline price
+grid: λ keeps adapting in the test, as it would in a cluster). The first episode starts in
+Learning behind the policy's HPA; later ones go on from where the previous one ended.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nimbusguard.scaling import hpa, learner
-from nimbusguard.scaling.observation import Observation
-from nimbusguard.simulator import baselines, model
+from nimbusguard.scaling import learner
+from nimbusguard.simulator import baselines, loop, model
 
-BUDGET_SHARE = 1.0  # the rule hpa-tuned follows: the cheapest setting within the budget
-PRICE_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+MIN_TRAINING_SECONDS = 3600.0  # the forecaster's slowest level and error model need this
 
 
 _OPERATOR = learner.LearnerConfig()  # the defaults, which a unit test ties to the API's
@@ -42,9 +40,24 @@ class LearnerFlags:
     epsilon_decay_decisions: int = _OPERATOR.epsilon_decay_decisions
 
 
-def learner_config(settings: model.ModelSettings, flags: LearnerFlags) -> learner.LearnerConfig:
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyHPA:
+    """The HPA settings of the policy the learner works for: its baseline and fallback."""
+
+    target: float = 0.7
+    scale_down_window: float = 300.0
+
+    @classmethod
+    def default(cls, settings: model.ModelSettings) -> PolicyHPA:
+        return cls(settings.hpa_target)
+
+
+def learner_config(
+    settings: model.ModelSettings, flags: LearnerFlags, policy: PolicyHPA | None = None
+) -> learner.LearnerConfig:
     """The learner configuration for the model: its bounds, its startup delay as the horizon,
-    and its SLO as a ratio to the HPA target."""
+    and its SLO as a ratio to the policy's HPA target."""
+    target = settings.hpa_target if policy is None else policy.target
     return learner.LearnerConfig(
         min_replicas=settings.min_replicas,
         max_replicas=settings.max_replicas,
@@ -53,29 +66,23 @@ def learner_config(settings: model.ModelSettings, flags: LearnerFlags) -> learne
         epsilon_start=flags.epsilon_start,
         epsilon_end=flags.epsilon_end,
         epsilon_decay_decisions=flags.epsilon_decay_decisions,
-        reward=dataclasses.replace(
-            _OPERATOR.reward, slo_ratio=settings.slo_utilization / settings.hpa_target
-        ),
+        reward=dataclasses.replace(_OPERATOR.reward, slo_ratio=settings.slo_utilization / target),
         horizon_seconds=settings.startup_seconds,
+        interval_seconds=settings.evaluation_interval_seconds,
+        slo_budget=settings.slo_budget,
     )
 
 
-class QLearning:
-    """The operator's per-evaluation sequence as a simulator autoscaler."""
-
-    def __init__(self, name: str, brain: learner.QLearner, settings: model.ModelSettings) -> None:
-        self.name = name
-        self.learner = brain
-        self._baseline = hpa.HPABaseline(baselines.hpa_config(settings))
-        self.modes: list[str] = []
-
-    def decide(self, step: int, obs: Observation) -> int:
-        self.learner.learn(obs)
-        choice = self.learner.decide(obs, self._baseline.recommend(obs))
-        if choice.replicas != obs.replicas:
-            self._baseline.record_scale(obs.time, obs.replicas, choice.replicas)
-        self.modes.append(choice.mode)
-        return choice.replicas
+def QLearning(  # noqa: N802 - it stands for the autoscaler it builds
+    name: str,
+    brain: learner.QLearner,
+    settings: model.ModelSettings,
+    policy: PolicyHPA | None = None,
+) -> loop.OperatorLoop:
+    """The operator's loop around `brain`, behind the policy's own HPA (module docstring)."""
+    policy = PolicyHPA.default(settings) if policy is None else policy
+    config = baselines.hpa_config(settings, policy.scale_down_window)
+    return loop.OperatorLoop(name, settings, config, brain, settings.hpa_target / policy.target)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,10 +103,14 @@ def _pass(
     settings: model.ModelSettings,
     brain: learner.QLearner,
     progress: Callable[[int], None] | None,
+    policy: PolicyHPA | None,
+    start_seconds: float,
 ) -> tuple[model.RunMetrics, float]:
     brain.forget_episode()
-    autoscaler = QLearning("qlearning", brain, settings)
-    trajectory = model.run(demand, autoscaler, settings, progress=progress)
+    autoscaler = QLearning("qlearning", brain, settings, policy)
+    trajectory = model.run(
+        demand, autoscaler, settings, progress=progress, start_seconds=start_seconds
+    )
     acted = sum(mode != "baseline" for mode in autoscaler.modes) / max(len(autoscaler.modes), 1)
     initial = settings.initial_replicas(demand)
     return model.metrics(trajectory, initial, settings.step_seconds), acted
@@ -113,33 +124,23 @@ def train(
     seed: int,
     on_episode: Callable[[Episode], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    policy: PolicyHPA | None = None,
+    start_seconds: float = 0.0,
 ) -> learner.QLearner:
-    """Train a learner on `demand` for `episodes` passes, then calibrate its price of a
-    violation (module docstring)."""
+    """Train a learner on `demand` for `episodes` passes (module docstring).
+
+    A trace shorter than `MIN_TRAINING_SECONDS` cannot fit the forecaster: ValueError."""
+    if len(demand) * settings.step_seconds < MIN_TRAINING_SECONDS:
+        raise ValueError(
+            f"the training window holds {len(demand)} steps of {settings.step_seconds:g} s; the "
+            f"forecaster needs at least {MIN_TRAINING_SECONDS / 3600:g} h"
+        )
     brain = learner.QLearner(config, np.random.default_rng(seed))
     for number in range(1, episodes + 1):
-        metrics, acted = _pass(demand, settings, brain, progress)
+        metrics, acted = _pass(demand, settings, brain, progress, policy, start_seconds)
         if on_episode is not None:
             on_episode(
                 Episode(number, metrics.slo_violation_fraction, acted, metrics.replica_hours,
                         brain.slo_price, brain.phase)
             )  # fmt: skip
-    trained = brain.to_bytes()
-    aim = BUDGET_SHARE * settings.slo_budget
-    trials: list[tuple[bool, float, float]] = []  # (misses the aim, cost or violations, price)
-    for number, factor in enumerate(PRICE_FACTORS, start=episodes + 1):
-        price = config.reward.slo * factor
-        trial = learner.QLearner.from_bytes(trained, config, np.random.default_rng(seed))
-        trial.set_slo_price(price)
-        metrics, acted = _pass(demand, settings, trial, progress)
-        if on_episode is not None:
-            on_episode(
-                Episode(number, metrics.slo_violation_fraction, acted, metrics.replica_hours,
-                        price, trial.phase, calibration=True)
-            )  # fmt: skip
-        misses = metrics.slo_violation_fraction > aim
-        trials.append(
-            (misses, metrics.slo_violation_fraction if misses else metrics.replica_hours, price)
-        )
-    brain.set_slo_price(min(trials)[2])
     return brain

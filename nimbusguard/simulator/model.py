@@ -45,10 +45,19 @@ class ModelSettings:
     slo_utilization: float = 0.9
     slo_budget: float = 0.01
     hpa_target: float = 0.7
+    # The policy's cadence (spec.scaling.evaluationInterval and the cooldowns): the fast loop
+    # (evaluate every 15 s, no cooldown) by default; the API's defaults are 30 s and 60 s.
+    evaluation_interval_seconds: float = 15.0
+    scale_up_cooldown_seconds: float = 0.0
+    scale_down_cooldown_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.step_seconds <= 0 or self.startup_seconds < 0:
             raise ValueError("step-seconds must be > 0 and startup-seconds >= 0")
+        if self.evaluation_interval_seconds < self.step_seconds - 1e-9:
+            raise ValueError("evaluation-interval-seconds must be >= step-seconds")
+        if min(self.scale_up_cooldown_seconds, self.scale_down_cooldown_seconds) < 0:
+            raise ValueError("cooldowns must be >= 0")
         if not 1 <= self.min_replicas <= self.max_replicas:
             raise ValueError("need 1 <= min-replicas <= max-replicas")
         if self.slo_utilization <= 0 or self.hpa_target <= 0:
@@ -107,10 +116,13 @@ def run(
     settings: ModelSettings,
     initial_replicas: int | None = None,
     progress: Callable[[int], None] | None = None,
+    start_seconds: float = 0.0,
 ) -> Trajectory:
     """Drive `autoscaler` through `demand` (cores per step) and record what happened.
 
-    `progress`, if given, is called with the number of steps done every 1024 steps.
+    Observation times are the trace's own: `start_seconds` (where the window starts in the
+    trace) plus the step's offset; the time of day is taken from them (a trace starts at
+    midnight). `progress`, if given, is called with the number of steps done every 1024 steps.
     """
     n = len(demand)
     k = settings.startup_steps
@@ -131,12 +143,14 @@ def run(
         violations[t] = util > slo
         out_ready[t] = ready
         current = ready + len(pending)
+        now = start_seconds + t * step_s
         obs = Observation(
-            time=t * step_s,
+            time=now,
             replicas=current,
             ready_replicas=ready,
             utilization=util / target,
             pending_replicas=len(pending),
+            time_of_day=(now % 86400.0) / 3600.0,
         )
         desired = min(max(autoscaler.decide(t, obs), lo), hi)
         if desired > current:

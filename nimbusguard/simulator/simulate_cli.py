@@ -89,9 +89,6 @@ def _simulate(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise traces.InputError(f"{args.qtable}: {exc.strerror or exc}") from None
         # Fail now, with one line, rather than inside the first run.
-        learner.QLearner.from_bytes(
-            blob, learning.learner_config(settings, flags), _rng(), warm_start=True
-        )
     request = simulation.Request(
         trace=trace,
         settings=settings,
@@ -102,7 +99,12 @@ def _simulate(args: argparse.Namespace) -> int:
         qtable_path=None if args.qtable is None else str(args.qtable),
         tuned=tuned,
         tune_trace=tune_trace,
+        scale_down_window=args.hpa_scale_down_window,
     )
+    if blob is not None:
+        # Fail now, with one line, rather than inside the first run.
+        config = learning.learner_config(settings, flags, request.policy())
+        learner.QLearner.from_bytes(blob, config, _rng(), warm_start=True)
     total = _runs(names, args.seeds) * len(trace.demand)
     with cli_args.progress(not args.no_progress, "simulate", total) as bar:
 

@@ -40,6 +40,14 @@ class Request:
     qtable_path: str | None = None
     tuned: tuning.Tuned | None = None
     tune_trace: traces.Trace | None = None
+    scale_down_window: float = 300.0
+
+    def policy(self) -> learning.PolicyHPA:
+        """The HPA settings of the policy the learner works for: hpa-tuned's when it was
+        tuned (the policy's own HPA, calibrated on the training window), else the flags'."""
+        if self.tuned is not None:
+            return learning.PolicyHPA(self.tuned.target, self.tuned.scale_down_window)
+        return learning.PolicyHPA(self.settings.hpa_target, self.scale_down_window)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,12 +64,13 @@ def _run_one(
     """Run autoscaler `name` with `seed`; returns the trajectory, its initial replicas and
     extra report fields."""
     demand, settings = request.trace.demand, request.settings
+    start = request.trace.start_hours * 3600.0
     initial = settings.initial_replicas(demand)
     extra: dict[str, Any] = {}
     autoscaler: model.Autoscaler
     if name == "hpa":
         autoscaler = baselines.HPA(
-            "hpa", baselines.hpa_config(settings), settings.hpa_target, settings.hpa_target
+            "hpa", baselines.hpa_config(settings), settings.hpa_target, settings
         )
     elif name == "hpa-tuned":
         if request.tuned is None:
@@ -74,14 +83,15 @@ def _run_one(
         autoscaler = baselines.Schedule("static", np.full(len(demand), count, dtype=np.int64))
         initial = count
     else:
-        config = learning.learner_config(settings, request.flags)
+        policy = request.policy()
+        config = learning.learner_config(settings, request.flags, policy)
         rng = np.random.default_rng(seed)
         if request.qtable is not None:
             brain = learner_mod.QLearner.from_bytes(request.qtable, config, rng, warm_start=True)
         else:
             brain = learner_mod.QLearner(config, rng)
-        autoscaler = learning.QLearning("qlearning", brain, settings)
-        trajectory = model.run(demand, autoscaler, settings, initial, progress(name, seed))
+        autoscaler = learning.QLearning("qlearning", brain, settings, policy)
+        trajectory = model.run(demand, autoscaler, settings, initial, progress(name, seed), start)
         extra["learner"] = {
             "phase": brain.phase,
             "decisions_by_mode": dict(brain.mode_counts),
@@ -91,7 +101,8 @@ def _run_one(
             "epsilon": brain.epsilon,
         }
         return trajectory, initial, extra
-    return model.run(demand, autoscaler, settings, initial, progress(name, seed)), initial, extra
+    trajectory = model.run(demand, autoscaler, settings, initial, progress(name, seed), start)
+    return trajectory, initial, extra
 
 
 def simulate(request: Request, progress: Progress) -> Result:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 NOISE = 0.05
 SHAPES = ("flash_crowd", "step", "ramp", "sawtooth")
+DRIFT = "drift"
 
 
 def _steps(days: float, interval: float) -> int:
@@ -90,11 +91,27 @@ def sawtooth(rng: np.random.Generator, days: float, interval: float) -> FloatArr
     return (1.0 + 3.0 * phase) * (1 + _noise(rng, n, NOISE))
 
 
+def drift(rng: np.random.Generator, days: float, interval: float) -> FloatArray:
+    """A workload that changes between its first and its second half (train and test differ):
+    a daily shape (±25 %), then the noise doubles (5 % → 10 %), the base load steps up 40 %, the
+    daily shape shifts by 6 hours, and a batch job appears (+0.3 for 10 minutes every 30)."""
+    n = _steps(days, interval)
+    t = np.arange(n) * interval
+    later = t >= days * 86400.0 / 2
+    day = 2 * np.pi / 86400.0
+    base = np.where(later, 1.4 * (1.0 + 0.25 * np.sin(day * (t - 6 * 3600.0))),
+                    1.0 + 0.25 * np.sin(day * t))  # fmt: skip
+    batch = np.where(later & (t % 1800.0 < 600.0), 0.3, 0.0)
+    noise = np.where(later, 2.0, 1.0) * _noise(rng, n, NOISE)
+    return np.asarray((base + batch) * (1 + noise), dtype=np.float64)
+
+
 GENERATORS: dict[str, collections.abc.Callable[[np.random.Generator, float, float], FloatArray]] = {
     "flash_crowd": flash_crowd,
     "step": step,
     "ramp": ramp,
     "sawtooth": sawtooth,
+    DRIFT: drift,
 }
 
 

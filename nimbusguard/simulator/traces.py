@@ -2,9 +2,12 @@
 
 `load(...)` reads the column, skips empty and NaN cells (counting them; linear interpolation
 bridges the gaps), rejects anything else that is not a number with its row number, resamples by
-linear interpolation from `interval_seconds` to `step_seconds`, min-max scales the whole column
-to [demand_min, demand_max] cores (over the whole file, so a training and a test window of one
-file share the same mapping), and cuts the [start, end) window in hours.
+linear interpolation from `interval_seconds` to `step_seconds`, cuts the [start, end) window in
+hours, and min-max scales it to [demand_min, demand_max] cores with the minimum and maximum of
+what precedes the window (its history: a training window `--start 0 --end 48` and the test
+window `--start 48` then share one mapping, and nothing after the window's start shapes it), or
+of the window itself when it starts at hour 0. A test window may therefore go above
+demand_max cores.
 
 Every problem a user can cause raises `InputError` with a one-line message.
 """
@@ -98,9 +101,9 @@ def load(
     if np.count_nonzero(good) < 2:
         raise InputError(f"{path}: column {column!r} needs at least two numeric rows")
     times, values = times[good], raw[good]
-    low, high = float(values.min()), float(values.max())
-    if high == low:
-        raise InputError(f"{path}: column {column!r} is constant; there is no load to follow")
+    if (values < 0).any():
+        row = int(np.flatnonzero(raw < 0)[0]) + 2
+        raise InputError(f"{path}: row {row}, column {column!r} is negative; load cannot be")
     duration_hours = float(times[-1]) / 3600.0
     start = 0.0 if start_hours is None else start_hours
     end = duration_hours if end_hours is None else end_hours
@@ -113,7 +116,17 @@ def load(
     if len(grid) < 2:
         raise InputError(f"window {start:g} h to {end:g} h holds fewer than two decision steps")
     resampled = np.interp(grid, times, values)
+    history = values[times < start * 3600.0] if start > 0 else resampled
+    if len(history) < 2:
+        history = resampled
+    low, high = float(history.min()), float(history.max())
+    if high == low:
+        raise InputError(
+            f"{path}: column {column!r} is constant before or in the window; there is no load "
+            "to follow"
+        )
     demand = demand_min + (resampled - low) / (high - low) * (demand_max - demand_min)
+    demand = np.maximum(demand, 0.0)  # a test window may dip below its history
     return Trace(
         demand=np.asarray(demand, dtype=np.float64),
         path=str(path),

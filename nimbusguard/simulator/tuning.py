@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nimbusguard.simulator import baselines, model
+from nimbusguard.simulator import baselines, loop, model
 
 TARGETS = tuple(round(float(t), 3) for t in np.arange(0.5, 0.9001, 0.025))
 WINDOWS = (0.0, 15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0)
@@ -30,10 +30,10 @@ class Tuned:
     meets_budget: bool
     candidates: int
 
-    def autoscaler(self, settings: model.ModelSettings) -> baselines.HPA:
+    def autoscaler(self, settings: model.ModelSettings) -> loop.OperatorLoop:
         """An HPA with these settings for the model."""
         config = baselines.hpa_config(settings, self.scale_down_window)
-        return baselines.HPA("hpa-tuned", config, self.target, settings.hpa_target)
+        return baselines.HPA("hpa-tuned", config, self.target, settings)
 
 
 def tune(
@@ -48,7 +48,7 @@ def tune(
     for target in TARGETS:
         for window in WINDOWS:
             config = baselines.hpa_config(settings, window)
-            hpa_run = baselines.HPA("hpa", config, target, settings.hpa_target)
+            hpa_run = baselines.HPA("hpa", config, target, settings)
             result = model.metrics(
                 model.run(demand, hpa_run, settings, initial, progress=progress),
                 initial,

@@ -19,7 +19,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from nimbusguard.clients import errors, sources, workloads
-from nimbusguard.scaling import observation
+from nimbusguard.scaling import evaluation, observation
 from nimbusguard.workflow import cooldowns, fallback, state as st
 
 logger = logging.getLogger(__name__)
@@ -120,38 +120,33 @@ def _with_cooldown(decision: st.Decision, inp: st.EvaluationInput) -> st.Decisio
 
 
 async def decide(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
-    """The HPA baseline's recommendation, the learner's choice behind the shield (the learner
+    """One evaluation step (`nimbusguard.scaling.evaluation.decide`, which the simulator runs
+    too): the HPA baseline's recommendation, the learner's choice behind the shield (the learner
     acts only once promoted), then the cooldown."""
     ctx, inp, obs = runtime.context, state["input"], state["observation"]
     rt = ctx.runtime
     rt.metric_failing_since = None
-    baseline = rt.baseline.recommend(obs)
     reading = state["reading"]
-    if not rt.learner_ready:
-        # The stored Q-table could not be read yet: decide without the learner.
-        decision = st.Decision(
-            action=_direction(obs.replicas, baseline.replicas),
-            mode="baseline",
-            from_replicas=obs.replicas,
-            to_replicas=baseline.replicas,
-            confidence=1.0,
-            reasoning=f"HPA formula on {reading.source} ({reading.detail}): {baseline.reason}",
-            baseline_replicas=baseline.replicas,
-        )
-        return {"decision": _with_cooldown(decision, inp)}
-    choice = rt.learner.decide(obs, baseline)
+    # An unread stored Q-table: decide without the learner (the HPA formula acts).
+    brain = rt.learner if rt.learner_ready else None
+    step = evaluation.decide(obs, rt.baseline, brain, inp.spec.scaling, inp.last_scaling_time)
+    choice = step.choice
+    if choice is None:
+        reasoning = f"HPA formula on {reading.source} ({reading.detail}): {step.reasoning}"
+    else:
+        reasoning = f"{reading.source} {reading.detail}; {step.reasoning}"
     decision = st.Decision(
-        action=choice.direction,
-        mode=choice.mode,
+        action=_direction(obs.replicas, step.replicas),
+        mode=step.mode,
         from_replicas=obs.replicas,
-        to_replicas=choice.replicas,
-        confidence=choice.confidence,
-        reasoning=f"{reading.source} {reading.detail}; {choice.reasoning}",
-        baseline_replicas=baseline.replicas,
-        explored=choice.mode == "explore",
-        shield_vetoes=len(choice.notes),
+        to_replicas=step.replicas,
+        confidence=1.0 if choice is None else choice.confidence,
+        reasoning=reasoning,
+        baseline_replicas=step.baseline.replicas,
+        explored=choice is not None and choice.mode == "explore",
+        shield_vetoes=0 if choice is None else len(choice.notes),
     )
-    return {"decision": _with_cooldown(decision, inp), "choice": choice}
+    return {"decision": decision} if choice is None else {"decision": decision, "choice": choice}
 
 
 async def fall_back(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
@@ -208,8 +203,8 @@ async def act(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext])
     except errors.ClientError as exc:  # no answer: it may have been applied; stays Pending
         return {"scale_error": exc}
     await ctx.record_outcome(True)
-    for baseline in (ctx.runtime.baseline, ctx.runtime.fallback_baseline):
-        baseline.record_scale(inp.now, decision.from_replicas, set_to)
+    baselines = (ctx.runtime.baseline, ctx.runtime.fallback_baseline)
+    evaluation.record(baselines, inp.now, decision.from_replicas, set_to)
     return {"scaled_to": set_to}
 
 

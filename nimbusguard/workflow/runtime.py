@@ -36,6 +36,7 @@ def learner_fingerprint(spec: types.ScalingPolicySpec) -> str:
     return _fingerprint(
         {
             "bounds": [spec.scaling.min_replicas, spec.scaling.max_replicas],
+            "interval": spec.scaling.evaluation_interval,
             "ai": spec.ai_config.to_json_dict(),
         }
     )
@@ -116,6 +117,7 @@ def learner_config(spec: types.ScalingPolicySpec) -> learner_.LearnerConfig:
     return learner_.LearnerConfig.from_spec(
         spec,
         horizon_seconds=float(spec.ai_config.decision_horizon_seconds),
+        interval_seconds=float(spec.scaling.evaluation_interval),
         reward=dataclasses.replace(defaults.reward, slo_ratio=spec.ai_config.slo_ratio),
     )
 

@@ -79,19 +79,17 @@ def test_an_unwritable_plot_fails_before_the_run(
     assert time.monotonic() - started < 10
 
 
-def test_train_warns_when_no_price_met_the_budget(
+def test_train_refuses_a_window_too_short_for_the_forecaster(
     two_days: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Too few replicas for the step's peak: every calibration pass violates the SLO.
-    code, out, err = run(
-        ["train", "--trace", str(two_days), "--column", "load", "--end", "6", "--episodes", "1",
-         "--max-replicas", "4", "--out", str(tmp_path / "q.npz")],
+    code, _, err = run(
+        ["train", "--trace", str(two_days), "--column", "load", "--end", "0.5", "--episodes",
+         "1", "--out", str(tmp_path / "q.npz")],
         capsys,
     )  # fmt: skip
-    assert code == 0
-    assert (tmp_path / "q.npz").exists()
-    assert "warning: no price of a violation met the SLO budget" in err
-    assert "wrote" in out
+    assert code == 2
+    assert not (tmp_path / "q.npz").exists()
+    assert "the forecaster needs at least 1 h" in err
 
 
 class _Terminal(io.StringIO):

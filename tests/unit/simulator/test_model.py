@@ -71,7 +71,7 @@ def test_scale_events_per_hour() -> None:
 
 def test_hpa_in_the_model_scales_up_then_waits_300_s_to_scale_down() -> None:
     demand = np.concatenate((np.full(4, 2.8), np.full(40, 5.6), np.full(40, 2.8)))
-    hpa = baselines.HPA("hpa", baselines.hpa_config(SETTINGS), 0.7, 0.7)
+    hpa = baselines.HPA("hpa", baselines.hpa_config(SETTINGS), 0.7, SETTINGS)
     trajectory = model.run(demand, hpa, SETTINGS, initial_replicas=4)
     # 2.8 cores on 4 replicas is the target: hold. 5.6 cores → ceil(4 × 2) = 8 at once.
     assert trajectory.replicas[:4].tolist() == [4, 4, 4, 4]
@@ -102,7 +102,7 @@ def test_oracle_never_violates_and_is_the_cheapest_that_does_not(seed: int) -> N
         baselines.Schedule("static", np.full(600, baselines.static_count(demand, SETTINGS))),
     ]
     contenders += [
-        baselines.HPA("hpa", baselines.hpa_config(SETTINGS, w), t, 0.7)
+        baselines.HPA("hpa", baselines.hpa_config(SETTINGS, w), t, SETTINGS)
         for t in (0.4, 0.5, 0.6, 0.7)
         for w in (0.0, 300.0)
     ]

@@ -187,7 +187,8 @@ async def test_the_learner_learns_behind_the_baseline(cluster: FakeCluster) -> N
     decision = first["decision"]
     # Learning: the HPA formula acts, and the decision explains what the learner would do.
     assert (decision.mode, decision.to_replicas) == ("baseline", 8)
-    assert "the learner would" in decision.reasoning
+    assert "learning, so the HPA formula acted" in decision.reasoning
+    assert "forecast" in decision.reasoning and "price λ" in decision.reasoning
     assert first["choice"].mode == "baseline"
     assert "learned" not in first
     # Once a decision's consequences are in (one startup horizon later), it is scored and

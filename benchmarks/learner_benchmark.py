@@ -1,0 +1,391 @@
+"""The learner's benchmark of docs/benchmarks.md (issue 14): both loops, three tables.
+
+    python -m benchmarks.learner_benchmark                 # everything (≈1 h on one core)
+    python -m benchmarks.learner_benchmark --loop fast --seeds 2 --no-fresh   # a quick look
+    python -m benchmarks.learner_benchmark --doc-only      # rewrite the doc from the JSON
+
+Loops: `fast` (an evaluation every 15 s, no cooldown) and `api` (the API's defaults: every 30 s,
+60 s cooldowns). For each loop:
+
+- **same-trace**: per trace, hpa-tuned is grid-searched and the learner trained
+  (`nimbusguard train`'s `learning.train`, 3 episodes) on the training window only, behind the
+  policy's own HPA (= hpa-tuned's settings); both then run on the test window, the learner
+  warm-started in Learning and adapting online, `--seeds` exploration seeds;
+- **cross-trace** (the primary table): hpa-tuned and the learner calibrated on Alibaba days 1-4
+  only, run on the test window of every synthetic trace, against an HPA tuned on that trace;
+- **fresh seeds**: three new 4-day traces per synthetic family (ht re-tuned on each one's days
+  1-2, the learner trained there), fast loop.
+
+Every run goes through `nimbusguard.simulator` exactly as `nimbusguard simulate` does (same
+model, same loop, same tuning). Results go to docs/benchmarks/learner.json (after every unit,
+so a partial run keeps what it measured) and, between the markers, to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.simulator_benchmark import alibaba_path
+from nimbusguard.scaling import learner
+from nimbusguard.simulator import baselines, learning, model, synthetic, traces, tuning
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "benchmarks" / "learner.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- learner-results:start -->", "<!-- learner-results:end -->"
+BUILD = ROOT / "build" / "learner-bench"
+LOOPS: dict[str, dict[str, Any]] = {
+    "fast": {},
+    "api": {
+        "evaluation_interval_seconds": 30.0,
+        "scale_up_cooldown_seconds": 60.0,
+        "scale_down_cooldown_seconds": 60.0,
+    },
+}
+SEEDS = {"flash_crowd": 11, "step": 12, "ramp": 13, "sawtooth": 14, "drift": 15}
+FRESH = {s: (100 + n, 200 + n, 300 + n) for s, n in SEEDS.items() if s != "drift"}
+EPISODES = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    name: str
+    path: pathlib.Path
+    column: str
+    interval: float
+    train_end: float
+    max_replicas: int = 40
+
+
+def spec(name: str, seed: int | None = None) -> Spec:
+    if name == "alibaba":
+        return Spec(name, alibaba_path(), "cpu_util_percent", 10.0, 96.0)
+    shape = name.split("@")[0]
+    seed = SEEDS[shape] if seed is None else seed
+    path = BUILD / f"{shape}-{seed}.csv"
+    if not path.exists():
+        synthetic.write(path, shape, seed, 4.0, 15.0)
+    # The drift family's test window runs at up to twice its history's peak.
+    return Spec(name, path, "load", 15.0, 48.0, 80 if shape == synthetic.DRIFT else 40)
+
+
+def settings_for(s: Spec, loop: str) -> model.ModelSettings:
+    base = model.ModelSettings(max_replicas=s.max_replicas)
+    return dataclasses.replace(base, **LOOPS[loop])
+
+
+def window(s: Spec, settings: model.ModelSettings, test: bool) -> traces.Trace:
+    start, end = (s.train_end, None) if test else (0.0, s.train_end)
+    return traces.load(s.path, s.column, s.interval, 15.0, 2.0, 20.0, start, end)
+
+
+def tuned_for(s: Spec, loop: str) -> tuning.Tuned:
+    cache = BUILD / f"tune-{s.name}-{s.path.stem}-{loop}.json"
+    if cache.exists():
+        return tuning.Tuned(**json.loads(cache.read_text()))
+    settings = settings_for(s, loop)
+    tuned = tuning.tune(window(s, settings, test=False).demand, settings)
+    cache.write_text(json.dumps(dataclasses.asdict(tuned)))
+    return tuned
+
+
+def trained_for(s: Spec, loop: str, tuned: tuning.Tuned) -> bytes:
+    cache = BUILD / f"learner-{s.name}-{s.path.stem}-{loop}.npz"
+    if cache.exists():
+        return cache.read_bytes()
+    settings = settings_for(s, loop)
+    policy = learning.PolicyHPA(tuned.target, tuned.scale_down_window)
+    config = learning.learner_config(settings, learning.LearnerFlags(), policy)
+    brain = learning.train(
+        window(s, settings, test=False).demand, settings, config, EPISODES, 0, policy=policy
+    )
+    data = brain.to_bytes()
+    cache.write_bytes(data)
+    return data
+
+
+def run_hpa(
+    tuned: tuning.Tuned, test: traces.Trace, settings: model.ModelSettings
+) -> dict[str, float]:
+    initial = settings.initial_replicas(test.demand)
+    traj = model.run(
+        test.demand, tuned.autoscaler(settings), settings, initial,
+        start_seconds=test.start_hours * 3600.0,
+    )  # fmt: skip
+    m = model.metrics(traj, initial, settings.step_seconds)
+    return {"replica_hours": m.replica_hours, "violations": m.slo_violation_fraction}
+
+
+def run_learner(
+    blob: bytes, policy_tuned: tuning.Tuned, test: traces.Trace, settings: model.ModelSettings,
+    seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    policy = learning.PolicyHPA(policy_tuned.target, policy_tuned.scale_down_window)
+    config = learning.learner_config(settings, learning.LearnerFlags(), policy)
+    brain = learner.QLearner.from_bytes(blob, config, np.random.default_rng(seed), warm_start=True)
+    autoscaler = learning.QLearning("qlearning", brain, settings, policy)
+    initial = settings.initial_replicas(test.demand)
+    traj = model.run(
+        test.demand, autoscaler, settings, initial, start_seconds=test.start_hours * 3600.0
+    )
+    m = model.metrics(traj, initial, settings.step_seconds)
+    acted = sum(mode not in ("baseline",) for mode in autoscaler.modes)
+    return {
+        "replica_hours": m.replica_hours,
+        "violations": m.slo_violation_fraction,
+        "acted": acted / max(len(autoscaler.modes), 1),
+        "phase": brain.phase,
+        "price": brain.slo_price,
+        "period_minutes": brain.forecaster.period,
+    }
+
+
+def oracle_hours(test: traces.Trace, settings: model.ModelSettings) -> float:
+    sched = baselines.Schedule("oracle", baselines.oracle_schedule(test.demand, settings))
+    traj = model.run(test.demand, sched, settings)
+    return model.metrics(traj, 0, settings.step_seconds).replica_hours
+
+
+def learner_rows(
+    blob: bytes, policy: tuning.Tuned, test: traces.Trace, settings: model.ModelSettings, seeds: int
+) -> dict[str, Any]:
+    runs = [run_learner(blob, policy, test, settings, seed) for seed in range(seeds)]
+    return {
+        "replica_hours": statistics.fmean(r["replica_hours"] for r in runs),
+        "violations_mean": statistics.fmean(r["violations"] for r in runs),
+        "violations_max": max(r["violations"] for r in runs),
+        "acted": statistics.fmean(r["acted"] for r in runs),
+        "phases": sorted({r["phase"] for r in runs}),
+        "price": statistics.fmean(r["price"] for r in runs),
+        "period_minutes": runs[0]["period_minutes"],
+        "seeds": seeds,
+    }
+
+
+def same_trace(name: str, loop: str, seeds: int, seed: int | None = None) -> dict[str, Any]:
+    s = spec(name, seed)
+    settings = settings_for(s, loop)
+    tuned = tuned_for(s, loop)
+    blob = trained_for(s, loop, tuned)
+    test = window(s, settings, test=True)
+    ht = run_hpa(tuned, test, settings)
+    lr = learner_rows(blob, tuned, test, settings, seeds)
+    return {
+        "trace": name,
+        "generator_seed": seed,
+        "loop": loop,
+        "hpa_tuned": {**ht, "target": tuned.target, "window": tuned.scale_down_window},
+        "learner": lr,
+        "learner_vs_hpa_tuned": lr["replica_hours"] / ht["replica_hours"],
+        "oracle_vs_hpa_tuned": oracle_hours(test, settings) / ht["replica_hours"],
+    }
+
+
+def cross_trace(name: str, loop: str, seeds: int, own: dict[str, Any]) -> dict[str, Any]:
+    source = spec("alibaba")
+    tuned = tuned_for(source, loop)
+    blob = trained_for(source, loop, tuned)
+    s = spec(name)
+    settings = settings_for(s, loop)
+    test = window(s, settings, test=True)
+    ht = run_hpa(tuned, test, settings)
+    lr = learner_rows(blob, tuned, test, settings, seeds)
+    return {
+        "trace": name,
+        "loop": loop,
+        "hpa_alibaba": ht,
+        "hpa_alibaba_vs_hpa_own": ht["replica_hours"] / own["hpa_tuned"]["replica_hours"],
+        "hpa_own_vs_hpa_alibaba": own["hpa_tuned"]["replica_hours"] / ht["replica_hours"],
+        "hpa_own_violations": own["hpa_tuned"]["violations"],
+        "learner": lr,
+        "learner_vs_hpa_alibaba": lr["replica_hours"] / ht["replica_hours"],
+        "oracle_vs_hpa_alibaba": oracle_hours(test, settings) / ht["replica_hours"],
+    }
+
+
+def save(results: dict[str, Any]) -> None:
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def _pct(x: float) -> str:
+    return f"{x:.2%}"
+
+
+def _budget(x: float) -> str:
+    return "yes" if x <= 0.01 else "**NO**"
+
+
+def doc(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    bounds = results.get("bounds", {})
+    for loop in ("fast", "api"):
+        title = (
+            "fast loop (every 15 s, no cooldown)"
+            if loop == "fast"
+            else ("API defaults (every 30 s, 60 s cooldowns)")
+        )
+        cross = [r for r in results.get("cross", []) if r["loop"] == loop]
+        if cross:
+            lines += [
+                f"#### Cross-trace, {title}: HPA and learner calibrated on Alibaba days 1-4",
+                "",
+                "| test window | hpa-alibaba viol | hpa-alibaba ÷ hpa-own | hpa-own viol | "
+                "learner ÷ hpa-alibaba | learner viol mean (max) | oracle ÷ hpa-alibaba | "
+                "goal ≤ 0.90 |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for r in cross:
+                lr = r["learner"]
+                ok = r["learner_vs_hpa_alibaba"] <= 0.90 and lr["violations_max"] <= 0.01
+                lines.append(
+                    f"| {r['trace']} | {_pct(r['hpa_alibaba']['violations'])} | "
+                    f"{r['hpa_alibaba_vs_hpa_own']:.3f} | {_pct(r['hpa_own_violations'])} | "
+                    f"**{r['learner_vs_hpa_alibaba']:.3f}** | {_pct(lr['violations_mean'])} "
+                    f"({_pct(lr['violations_max'])}) | {r['oracle_vs_hpa_alibaba']:.3f} | "
+                    f"{'met' if ok else 'not met'} |"
+                )
+            lines.append("")
+        same = [r for r in results.get("same", []) if r["loop"] == loop]
+        if same:
+            lines += [
+                f"#### Same-trace, {title}",
+                "",
+                "| trace | hpa-tuned (target, window) viol | learner ÷ hpa-tuned | learner viol "
+                "mean (max) | budget kept | learner acted | oracle ÷ hpa-tuned | causal bound ÷ "
+                "hpa-tuned |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for r in same:
+                lr, ht = r["learner"], r["hpa_tuned"]
+                bound = bounds.get(r["trace"], {}).get("causal_vs_hpa_tuned")
+                lines.append(
+                    f"| {r['trace']} | {_pct(ht['violations'])} ({ht['target']:.3f}, "
+                    f"{ht['window']:g} s) | **{r['learner_vs_hpa_tuned']:.3f}** | "
+                    f"{_pct(lr['violations_mean'])} ({_pct(lr['violations_max'])}) | "
+                    f"{_budget(lr['violations_max'])} | {lr['acted']:.0%} | "
+                    f"{r['oracle_vs_hpa_tuned']:.3f} | "
+                    f"{'-' if bound is None else f'{bound:.3f}'} |"
+                )
+            ratios = [r["learner_vs_hpa_tuned"] for r in same if r["trace"] != "drift"]
+            if ratios:
+                lines += [
+                    "",
+                    f"Mean learner ÷ hpa-tuned over the {len(ratios)} benchmark traces: "
+                    f"**{statistics.fmean(ratios):.3f}**.",
+                ]
+            lines.append("")
+        fresh = [r for r in results.get("fresh", []) if r["loop"] == loop]
+        if fresh:
+            lines += [
+                f"#### Fresh generator seeds, {title}",
+                "",
+                "| family (seed) | hpa-tuned viol | learner ÷ hpa-tuned | learner viol mean (max)"
+                " | budget kept |",
+                "|---|---|---|---|---|",
+            ]
+            for r in fresh:
+                lr = r["learner"]
+                lines.append(
+                    f"| {r['trace']} ({r['generator_seed']}) | "
+                    f"{_pct(r['hpa_tuned']['violations'])} | {r['learner_vs_hpa_tuned']:.3f} | "
+                    f"{_pct(lr['violations_mean'])} ({_pct(lr['violations_max'])}) | "
+                    f"{_budget(lr['violations_max'])} |"
+                )
+            lines.append("")
+    if bounds:
+        lines += [
+            "#### Bounds (fast loop; `python -m benchmarks.learner_bounds`)",
+            "",
+            "| trace | zero-violation oracle | budget-spending oracle | causal bound "
+            "(noise-free future, instant) | all ÷ hpa-tuned |",
+            "|---|---|---|---|---|",
+        ]
+        for name, b in bounds.items():
+            causal = b.get("causal_vs_hpa_tuned")
+            lines.append(
+                f"| {name} | {b['oracle_vs_hpa_tuned']:.3f} | {b['budget_oracle_vs_hpa_tuned']:.3f}"
+                f" | {'n/a (no noise-free version)' if causal is None else f'{causal:.3f}'} | |"
+            )
+        lines.append("")
+    lines.append(f"Measured {results.get('measured', '?')}; seeds per learner run: "
+                 f"{results.get('seeds', '?')}.")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_doc(results: dict[str, Any]) -> None:
+    text = DOC.read_text()
+    if START not in text:
+        raise SystemExit(f"{DOC} has no {START} marker")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(head + START + "\n\n" + doc(results) + "\n\n" + END + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the learner benchmark.")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--loop", action="append", choices=tuple(LOOPS))
+    parser.add_argument("--only", action="append", help="only this trace (repeatable)")
+    parser.add_argument("--no-fresh", action="store_true", help="skip the fresh generator seeds")
+    parser.add_argument("--doc-only", action="store_true", help="rewrite the doc from the JSON")
+    args = parser.parse_args()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = json.loads(OUT.read_text()) if OUT.exists() else {}
+    if args.doc_only:
+        write_doc(results)
+        return
+    results["seeds"] = args.seeds
+    results["measured"] = time.strftime("%Y-%m-%d", time.gmtime())
+    names = ["alibaba", *SEEDS]
+    for loop in args.loop or list(LOOPS):
+        for name in names:
+            if args.only and name not in args.only:
+                continue
+            t0 = time.monotonic()
+            row = same_trace(name, loop, args.seeds)
+            results.setdefault("same", [])
+            results["same"] = [
+                r for r in results["same"] if (r["trace"], r["loop"]) != (name, loop)
+            ] + [row]
+            print(f"same {loop} {name}: {row['learner_vs_hpa_tuned']:.3f} "
+                  f"viol {row['learner']['violations_max']:.2%} ({time.monotonic() - t0:.0f} s)",
+                  flush=True)  # fmt: skip
+            save(results)
+            if name in ("alibaba", "drift"):
+                continue
+            cross = cross_trace(name, loop, args.seeds, row)
+            results.setdefault("cross", [])
+            results["cross"] = [
+                r for r in results["cross"] if (r["trace"], r["loop"]) != (name, loop)
+            ] + [cross]
+            print(f"cross {loop} {name}: {cross['learner_vs_hpa_alibaba']:.3f} "
+                  f"viol {cross['learner']['violations_max']:.2%}", flush=True)  # fmt: skip
+            save(results)
+    if not args.no_fresh and "fast" in (args.loop or list(LOOPS)):
+        for shape, seeds in FRESH.items():
+            if args.only and shape not in args.only:
+                continue
+            for seed in seeds:
+                row = same_trace(shape, "fast", 1, seed)
+                results.setdefault("fresh", [])
+                results["fresh"] = [
+                    r for r in results["fresh"]
+                    if (r["trace"], r["generator_seed"]) != (shape, seed)
+                ] + [row]  # fmt: skip
+                print(f"fresh {shape} {seed}: {row['learner_vs_hpa_tuned']:.3f} "
+                      f"viol {row['learner']['violations_max']:.2%}", flush=True)  # fmt: skip
+                save(results)
+    write_doc(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Bounds for the learner's same-trace table: what no (causal) autoscaler can beat by much.
+
+    python -m benchmarks.learner_bounds      # after benchmarks.learner_benchmark (fast loop)
+
+Per test window (fast loop, the service model of `nimbusguard simulate`), as ratios to
+hpa-tuned's replica-hours there (hpa-tuned from the benchmark's cache):
+
+- **zero-violation oracle**: knows the future; after step s keeps max(need[s+1..s+K]).
+- **budget-spending oracle**: the same, allowed to leave up to 1 % of the steps short: steps are
+  dropped from the need greedily, each time the one whose drop saves the most replica-steps
+  (a feasible schedule: the best budget-spending schedule costs at most this). Checked through
+  `model.run`: violations ≤ 1 %.
+- **causal bound** (synthetic traces): the trace regenerated with the same seed and no noise
+  (the generators draw the same random numbers), scaled like the test window; an autoscaler
+  that knows this noise-free load for all time but not the noise (Gaussian, σ = 5 % of the
+  load, 10 % in the drift family's test half) and whose replicas are ready at once picks, each
+  step, the replicas minimising R + λ·P(violation), λ set so the expected violations are 1 %.
+  It knows more than any forecaster, so a causal learner cannot beat it by much (it ignores the
+  1-3-step correlation of the noise, which buys little). Alibaba has no noise-free version.
+
+Results are merged into docs/benchmarks/learner.json under "bounds" and the doc is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from benchmarks import learner_benchmark as lb
+from nimbusguard.simulator import baselines, model, synthetic, traces
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def budget_oracle(demand: model.FloatArray, settings: model.ModelSettings) -> float:
+    """Replica-hours of the greedy budget-spending oracle (module docstring)."""
+    need = settings.needed(demand).astype(np.int64)
+    n, k = len(need), settings.startup_steps
+    budget = int(settings.slo_budget * n)
+    floor = settings.min_replicas
+
+    def schedule(values: np.ndarray) -> np.ndarray:
+        padded = np.concatenate((values[1:], np.full(k, values[-1])))
+        windows = np.lib.stride_tricks.sliding_window_view(padded, k)
+        return np.asarray(windows.max(axis=1)[:n])
+
+    def saving(values: np.ndarray, t: int) -> int:
+        lo, hi = max(0, t - k), t
+        if values[t] <= floor or hi <= lo:
+            return 0
+        total = 0
+        for s in range(lo, hi):
+            window = values[s + 1 : min(n, s + k + 1)]
+            others = [v for j, v in enumerate(window, start=s + 1) if j != t]
+            rest = max(others) if others else floor
+            total += max(0, int(values[t]) - max(int(rest), floor))
+        return total
+
+    values = need.copy()
+    gains = np.array([saving(values, t) for t in range(n)])
+    dropped = 0
+    while dropped < budget and gains.max() > 0:
+        t = int(np.argmax(gains))
+        values[t] = floor
+        dropped += 1
+        for u in range(max(0, t - k), min(n, t + k + 1)):
+            gains[u] = saving(values, u)
+    plan = schedule(values)
+    traj = model.run(demand, baselines.Schedule("budget-oracle", plan), settings)
+    assert traj.violations.mean() <= settings.slo_budget + 1e-12
+    return float(traj.replicas.sum()) * settings.step_seconds / 3600.0
+
+
+def causal_bound(mean: np.ndarray, sigma: np.ndarray, settings: model.ModelSettings) -> float:
+    """Replica-hours of the noise-free-future Lagrangian autoscaler (module docstring)."""
+    slo = settings.slo_utilization
+    base = np.ceil(mean / slo).astype(np.int64)
+    candidates = base[:, None] + np.arange(-3, 12)[None, :]
+    candidates = np.clip(candidates, settings.min_replicas, settings.max_replicas)
+    z = (candidates * slo - mean[:, None]) / np.maximum(sigma[:, None], 1e-9)
+    risk = 0.5 * np.array([[math.erfc(v / _SQRT2) for v in row] for row in z])
+
+    def pick(lam: float) -> tuple[np.ndarray, float]:
+        cost = candidates + lam * risk
+        best = np.argmin(cost, axis=1)
+        rows = np.arange(len(mean))
+        return candidates[rows, best], float(risk[rows, best].mean())
+
+    lo, hi = 1e-2, 1e7
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if pick(mid)[1] > settings.slo_budget:
+            lo = mid
+        else:
+            hi = mid
+    replicas, _ = pick(hi)
+    return float(replicas.sum()) * settings.step_seconds / 3600.0
+
+
+def noise_free(s: lb.Spec, test: traces.Trace) -> tuple[np.ndarray, np.ndarray]:
+    """The test window's noise-free load and the noise's σ, in the window's cores."""
+    shape, seed = s.path.stem.split("-")
+    keep = synthetic.NOISE
+    try:
+        synthetic.NOISE = 0.0
+        raw = synthetic.GENERATORS[shape](np.random.default_rng(int(seed)), 4.0, 15.0)
+    finally:
+        synthetic.NOISE = keep
+    noisy = np.loadtxt(s.path, delimiter=",", skiprows=1)[:, 1]
+    rows = int(s.train_end * 3600 / s.interval)
+    low, high = float(noisy[:rows].min()), float(noisy[:rows].max())
+    scale = 18.0 / (high - low)
+    start = rows
+    clean = raw[start : start + len(test.demand)]
+    mean = 2.0 + (clean - low) * scale
+    level = np.full(len(clean), keep)
+    if shape == synthetic.DRIFT:
+        level = level * 2.0  # the test half has twice the noise
+    return mean, scale * clean * level
+
+
+def main() -> None:
+    results = json.loads(lb.OUT.read_text()) if lb.OUT.exists() else {}
+    bounds: dict[str, dict[str, float | None]] = {}
+    for name in ["alibaba", *lb.SEEDS]:
+        s = lb.spec(name)
+        settings = lb.settings_for(s, "fast")
+        tuned = lb.tuned_for(s, "fast")
+        test = lb.window(s, settings, test=True)
+        ht = lb.run_hpa(tuned, test, settings)["replica_hours"]
+        row: dict[str, float | None] = {
+            "oracle_vs_hpa_tuned": lb.oracle_hours(test, settings) / ht,
+            "budget_oracle_vs_hpa_tuned": budget_oracle(test.demand, settings) / ht,
+            "causal_vs_hpa_tuned": None,
+        }
+        if name != "alibaba":
+            mean, sigma = noise_free(s, test)
+            row["causal_vs_hpa_tuned"] = causal_bound(mean, sigma, settings) / ht
+        bounds[name] = row
+        print(name, {k: None if v is None else round(v, 3) for k, v in row.items()}, flush=True)
+    results["bounds"] = bounds
+    lb.save(results)
+    lb.write_doc(results)
+
+
+if __name__ == "__main__":
+    main()
