@@ -3,6 +3,7 @@ docs/scaling.md between its markers, and a plot of each measurement against N.""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,6 +87,61 @@ def takeovers(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares (intercept, slope) of y against x; a single point gives slope y/x."""
+    if len(points) == 1:
+        x, y = points[0]
+        return 0.0, y / x
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return my - slope * mx, slope
+
+
+def sizing(
+    results: Sequence[dict[str, Any]],
+    fleet: int = 10_000,
+    core_budget: float = 0.5,
+    intervals: Sequence[int] = (15, 30, 60),
+) -> list[str]:
+    """Replicas, shards and per-replica cost for `fleet` policies, projected linearly from the
+    measured runs (per-policy CPU scales with evaluations per second, so with 15 ÷ interval)."""
+    rows = [r for r in results if r["steady"]["operator_cores"]]
+    if not rows:
+        return []
+    cpu0, cpu1 = fit([(r["policies"], r["steady"]["operator_cores"]) for r in rows])
+    mem0, mem1 = fit([(r["policies"], r["steady"]["operator_rss_mb"]) for r in rows])
+    req = [
+        (r["policies"], r["steady"]["requests"]["total_per_second"]
+         - r["background"]["requests"].get("total_per_second", 0.0))
+        for r in rows
+    ]  # fmt: skip
+    _, req1 = fit(req)
+    base = rows[0]["interval"]
+    lines = [
+        f"Projected from the measured runs by a least-squares line per quantity: operator CPU "
+        f"{cpu0:.3f} + {cpu1 * 1000:.3f} × N/1000 cores, RSS {mem0:.0f} + {mem1 * 1000:.1f} × "
+        f"N/1000 MB, API requests {req1 * 1000:.1f} per second per 1,000 policies (at a "
+        f"{base} s interval). Replicas are sized so each stays under {core_budget:g} core.",
+        "",
+        f"| {fleet:,} policies at | replicas | shards (--shards) | policies per replica "
+        "| CPU per replica (cores) | RSS per replica (MB) | API requests/s, whole fleet |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for interval in intervals:
+        per_policy = cpu1 * base / interval
+        replicas = max(1, math.ceil(per_policy * fleet / max(core_budget - cpu0, 0.05)))
+        per = fleet / replicas
+        lines.append(
+            f"| {interval} s | {replicas} | {max(2 * replicas, 4) if replicas > 1 else 1} "
+            f"| {per:,.0f} | {cpu0 + per_policy * per:.2f} | {mem0 + mem1 * per:.0f} "
+            f"| {req1 * fleet * base / interval:,.0f} |"
+        )
+    return lines
+
+
 def goals(result: dict[str, Any]) -> list[str]:
     s = result["steady"]
     lines = [f"Goals for one process at N = {result['policies']}:", ""]
@@ -123,6 +179,7 @@ def section(results: Sequence[dict[str, Any]], command: str, machine: str) -> st
         ]
     if results:
         parts += [*goals(max(results, key=lambda r: r["policies"])), ""]
+        parts += [*sizing(results), ""]
     parts.append(END)
     return "\n".join(parts)
 
