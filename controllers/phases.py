@@ -37,6 +37,9 @@ class Facts:
     # (reason, message) when the operator's tenancy or endpoint configuration forbids the
     # policy; it then never acts (see controllers/permits.py)
     refusal: tuple[str, str] | None = None
+    # False when `conflict` says the check itself failed (HPAs could not be listed): the
+    # policy does not act, but nothing is known to own the target either.
+    conflict_known: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +80,17 @@ def _target_conditions(facts: Facts) -> tuple[tuple[cond.Update, ...], str, str]
             ("TargetNotFound"),
             msg,
         )
-    if isinstance(exc, errors.ApiError) and exc.status in (401, 403):
+    if isinstance(exc, errors.ApiError) and exc.status == 401:
+        msg = (
+            f"the API server of {facts.target} refused the operator's credentials "
+            f"({exc.message}): the token expired or was revoked; renew it in the kubeconfig"
+        )
+        return (
+            (cond.Update(cond.TARGET_FOUND, None, "Unauthorized", msg), reach),
+            "Unauthorized",
+            msg,
+        )
+    if isinstance(exc, errors.ApiError) and exc.status == 403:
         msg = (
             f"the operator may not read {facts.target} ({exc.message}); grant its "
             "ServiceAccount get on the workload and patch on its scale subresource"
@@ -92,8 +105,12 @@ def assess(facts: Facts) -> Verdict:
     updates, fail_reason, fail_message = _target_conditions(facts)
     conflict = cond.Update(
         cond.CONFLICT,
-        facts.conflict is not None,
-        "TargetOwnedElsewhere" if facts.conflict else "NoConflict",
+        (facts.conflict is not None) if facts.conflict_known else None,
+        (
+            ("TargetOwnedElsewhere" if facts.conflict else "NoConflict")
+            if facts.conflict_known
+            else "ConflictCheckFailed"
+        ),
         facts.conflict or "",
     )
     if facts.refusal is not None:
@@ -115,6 +132,10 @@ def assess(facts: Facts) -> Verdict:
         reason, message, may_act = fail_reason, fail_message, False
     elif facts.target_error is not None:
         phase, reason, message, may_act = "Error", fail_reason, fail_message, False
+    elif facts.conflict is not None and not facts.conflict_known:
+        keep = facts.previous_phase
+        phase = keep if keep in ("Learning", "Active") else "Initializing"
+        reason, message, may_act = "ConflictCheckFailed", facts.conflict, False
     elif facts.conflict is not None:
         phase, reason, message, may_act = "Error", "TargetOwnedElsewhere", facts.conflict, False
     else:

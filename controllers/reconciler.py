@@ -13,8 +13,9 @@ import dataclasses
 import datetime
 import logging
 import random
+import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import pydantic
@@ -23,6 +24,7 @@ from api.v1 import groupversion_info as gv, scalingpolicy_types as types
 from controllers import (
     conditions as cond,
     health,
+    intents,
     learning,
     notices,
     observability,
@@ -41,7 +43,7 @@ from nimbusguard.clients import (
     sources,
     workloads,
 )
-from nimbusguard.workflow import cooldowns, runtime as runtime_, state as st
+from nimbusguard.workflow import runtime as runtime_, state as st
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +55,7 @@ Claims = Callable[[TargetKey], list[Claim]]
 
 HPA_CACHE_SECONDS = 30.0
 MAX_BACKOFF = 60.0
-
-
-def _stamp(seconds: float) -> str:
-    """RFC 3339 in UTC, as Kubernetes writes times."""
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat().replace("+00:00", "Z")
+SWEEP_SECONDS = 60.0
 
 
 def target_key(namespace: str, spec: Mapping[str, Any]) -> TargetKey:
@@ -81,7 +79,12 @@ class _Memory:
     claims: Callable[[TargetKey], list[Claim]] = lambda _: []
     generation: int | None = None
     status: types.ScalingPolicyStatus | None = None  # what we last wrote
+    # The newest scale record this instance wrote or saw, whether or not the status write
+    # that followed succeeded: never decide from an older one.
+    record: types.ScalingPolicyStatus | None = None
     failures: int = 0
+    crashes: int = 0  # evaluations in a row that raised
+    seen_at: float = dataclasses.field(default_factory=time.monotonic)  # first sight
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -97,6 +100,7 @@ class Reconciler:
         graph: Any,
         identity: str,
         clock: Callable[[], float] = time.time,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
         self.clients = clients
         self.permits = permits
@@ -105,11 +109,17 @@ class Reconciler:
         self.graph = graph
         self.identity = identity
         self.clock = clock
+        # The leadership fence: False once this instance may no longer be the only writer.
+        self.may_write = may_write
         self._memory: dict[str, _Memory] = {}
         self._phases: dict[str, str] = {}
         # Per (cluster, namespace): when listed, and every HPA's target there.
         self._hpas: dict[tuple[str, str], tuple[float, list[workloads.HpaTarget]]] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
+        # uids of policies known to be gone: their claims in kopf's index (which a relist
+        # never purges) no longer count.
+        self._vanished: set[str] = set()
+        self._claimed: set[str] = set()  # uids seen claiming a target
 
     @property
     def _store(self) -> learning.Store:
@@ -139,6 +149,7 @@ class Reconciler:
                 await self._reject(body, exc)
             return
         self._rejected.pop(uid, None)
+        self._vanished.discard(uid)
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
@@ -148,23 +159,89 @@ class Reconciler:
 
     async def _loop(self, uid: str) -> None:
         """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
-        failures = 0
         # Spread the first evaluations of many policies found at start-up.
         await asyncio.sleep(random.uniform(0.0, 0.5))  # noqa: S311 (not security-relevant)
         while (memory := self._memory.get(uid)) is not None:
             memory.wake.clear()
-            try:
-                delay = await self.evaluate(memory.body, memory.claims)
-                failures = 0
-            except Exception:
-                # A bug must not silence the policy: log it and try again soon.
-                failures += 1
-                delay = min(MAX_BACKOFF, 2.0**failures)
-                logger.exception(
-                    "evaluating %s failed; retrying in %.0fs", memory.runtime.key, delay
-                )
+            delay = await self.run_once(uid)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
+
+    async def run_once(self, uid: str) -> float:
+        """One evaluation of a remembered policy; the seconds until the next one.
+
+        Any exception is the policy's fault to report, not the loop's end: Ready=False with
+        reason EvaluationFailed naming it, an Event, and a retry that backs off to
+        MAX_BACKOFF but never stops."""
+        memory = self._memory.get(uid)
+        if memory is None:
+            return MAX_BACKOFF
+        try:
+            delay = await self.evaluate(memory.body, memory.claims)
+        except Exception as exc:
+            memory.crashes += 1
+            delay = min(MAX_BACKOFF, 2.0**memory.crashes)
+            logger.exception("evaluating %s failed; retrying in %.0fs", memory.runtime.key, delay)
+            try:
+                await self._failed(memory, exc)
+            except Exception:
+                logger.exception("could not report the failure of %s", memory.runtime.key)
+            return delay
+        memory.crashes = 0
+        return delay
+
+    async def _failed(self, memory: _Memory, exc: Exception) -> None:
+        policy = types.ScalingPolicy.model_validate(dict(memory.body))
+        previous = intents.newest(memory.status or policy.status, policy.status, memory.record)
+        message = f"the evaluation failed: {type(exc).__name__}: {exc}"[:1024]
+        ready = cond.Update(cond.READY, False, "EvaluationFailed", message)
+        new = previous.model_copy(
+            update={
+                "conditions": cond.apply(
+                    previous.conditions,
+                    [ready],
+                    now=datetime.datetime.fromtimestamp(self.clock(), datetime.UTC),
+                    generation=policy.metadata.generation,
+                )
+            }
+        )
+        was = cond.get(previous.conditions, cond.READY)
+        await self._write(policy, new, memory)
+        if was is None or (was.reason, was.message) != ("EvaluationFailed", message):
+            await self._post(policy, notices.Notice("Warning", "EvaluationFailed", message))
+
+    async def sweep(self, live: set[str], listed_at: float) -> int:
+        """Forget every policy whose uid is not in `live`, a LIST that started at
+        `listed_at` (monotonic): the deletions a watch that relisted after a gap never
+        reported. Policies first seen after the LIST started are left alone. Returns how
+        many were forgotten."""
+        gone = [
+            memory.body
+            for uid, memory in list(self._memory.items())
+            if uid not in live and memory.seen_at < listed_at and memory.body.get("metadata")
+        ]
+        stale_claims = set(self._claimed) - live
+        self._vanished |= stale_claims
+        for body in gone:
+            logger.warning(
+                "%s/%s is gone (missed by the watch); stopping its evaluations",
+                body["metadata"].get("namespace"),
+                body["metadata"].get("name"),
+            )
+            await self.forget(body)
+        return len(gone)
+
+    async def sweep_forever(
+        self, list_uids: Callable[[], Awaitable[set[str]]], period: float = SWEEP_SECONDS
+    ) -> None:
+        """`sweep` against a fresh LIST every `period` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(period)
+            try:
+                listed_at = time.monotonic()
+                await self.sweep(await list_uids(), listed_at)
+            except errors.ClientError as exc:
+                logger.warning("could not list ScalingPolicies to find vanished ones: %s", exc)
 
     async def forget(self, body: Mapping[str, Any]) -> None:
         """The policy is gone (or going): stop its loop, drop its series and memory. The target
@@ -174,7 +251,12 @@ class Reconciler:
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         memory = self._memory.pop(uid, None)
         self._rejected.pop(uid, None)
-        if memory is not None and memory.task is not None:
+        self._vanished.add(uid)
+        if (
+            memory is not None
+            and memory.task is not None
+            and memory.task is not asyncio.current_task()
+        ):
             memory.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await memory.task
@@ -238,7 +320,7 @@ class Reconciler:
         spec, meta = policy.spec, policy.metadata
         namespace = meta.namespace or "default"
         memory.runtime.reconfigure(spec)
-        previous = memory.status or policy.status
+        previous = intents.newest(memory.status or policy.status, policy.status, memory.record)
         now = self.clock()
         log = observability.policy_logger(logger, namespace, meta.name, spec.target.cluster)
         permit = await self.permits.check(policy)
@@ -259,8 +341,9 @@ class Reconciler:
             api_error = exc
 
         conflict = self._conflict(policy, claims)
+        conflict_known = True
         if conflict is None and api is not None:
-            conflict = await self._hpa_conflict(api, ref, log)
+            conflict, conflict_known = await self._hpa_conflict(api, ref, log)
 
         rt = memory.runtime
         extra: list[cond.Update] = []
@@ -279,22 +362,30 @@ class Reconciler:
             posted.append(notices.Notice("Warning", "QTableReset", message))
             rt.reset_reason = None
 
-        last_scaling = (
-            previous.last_scaling_time.timestamp() if previous.last_scaling_time else None
-        )
         decisions_so_far = previous.metrics.total_decisions if previous.metrics else 0
         inp = st.EvaluationInput(
             policy=memory.runtime.key,
             spec=spec,
             now=now,
-            evaluation_id=f"{(meta.uid or '')[:8]}-g{meta.generation or 0}-d{decisions_so_far + 1}",
+            # Unique per attempt: a record is never mistaken for another evaluation's.
+            evaluation_id=(
+                f"{(meta.uid or '')[:8]}-g{meta.generation or 0}-d{decisions_so_far + 1}-"
+                f"{secrets.token_hex(3)}"
+            ),
             may_act=not spec.paused and conflict is None,
-            last_scaling_time=last_scaling,
+            last_scaling_time=intents.last_scaling(previous),
         )
-        recorded: list[types.ScaleAction] = []
+        recorder = intents.Recorder(
+            api=self.clients.hub,
+            policy=policy,
+            previous=previous,
+            clock=self.clock,
+            may_write=self.may_write,
+            log=log,
+        )
 
-        async def record_intent(intent: st.Intent) -> bool:
-            return await self._record_intent(policy, previous, intent, recorded, log)
+        async def record_outcome(succeeded: bool) -> None:
+            await recorder.finish(succeeded=succeeded)
 
         ctx = st.EvaluationContext(
             target=ref,
@@ -302,7 +393,8 @@ class Reconciler:
             api_error=api_error,
             sources=self._sources(memory.runtime.key, spec, api, ref, permit.endpoint),
             runtime=memory.runtime,
-            record_intent=record_intent,
+            record_intent=recorder.begin,
+            record_outcome=record_outcome,
         )
         final: st.EvaluationState = await self.graph.ainvoke({"input": inp}, context=ctx)
         outcome = status.Outcome.from_state(final)
@@ -316,6 +408,12 @@ class Reconciler:
             rt.learner.phase == "Active" if rt.learner_ready else previous.phase == "Active"
         )
         target_error = final.get("error")
+        if (
+            spec.target.cluster
+            and isinstance(target_error, errors.ApiError)
+            and target_error.status == 401
+        ):
+            self.clients.invalidate(spec.target.cluster)  # re-read the credentials next time
         evaluated = target_error is None and not spec.paused and conflict is None
         verdict = phases.assess(
             phases.Facts(
@@ -326,6 +424,7 @@ class Reconciler:
                 learner_active=learner_active,
                 previous_phase=previous.phase,
                 evaluated=evaluated,
+                conflict_known=conflict_known,
             )
         )
         new_status = status.build(
@@ -336,10 +435,14 @@ class Reconciler:
             outcome=outcome,
             evaluated=evaluated and outcome.decision is not None,
             now=now,
-            last_scale=recorded[-1] if recorded else None,
+            last_scale=recorder.action,
             learning=learning.learning_status(self._store, policy, rt, previous.learning),
             extra_conditions=tuple(extra),
         )
+        if recorder.gone:  # deleted, or re-created under the same name: not ours to write
+            await self.forget(policy.model_dump(by_alias=True, mode="json"))
+            return MAX_BACKOFF
+        memory.record = intents.newest(new_status, memory.record)
         written = await self._write(policy, new_status, memory)
         for notice in [*notices.derive(previous, new_status, outcome), *posted]:
             await self._post(policy, notice)
@@ -428,7 +531,9 @@ class Reconciler:
     ) -> str | None:
         namespace = policy.metadata.namespace or "default"
         key = target_key(namespace, policy.spec.model_dump(by_alias=True))
-        owner = first_claim(claims(key))
+        found = claims(key)
+        self._claimed.update(c[3] for c in found)
+        owner = first_claim(c for c in found if c[3] not in self._vanished)
         if owner is None or owner[3] == policy.metadata.uid:
             return None
         # Another tenant's policy is not named to this one.
@@ -441,7 +546,11 @@ class Reconciler:
 
     async def _hpa_conflict(
         self, api: Any, ref: workloads.TargetRef, log: logging.LoggerAdapter[logging.Logger]
-    ) -> str | None:
+    ) -> tuple[str | None, bool]:
+        """(why an HPA owns the target, or None; whether that could be checked at all).
+
+        Fails closed: when the HPAs cannot be listed, the policy does not act (Conflict
+        Unknown) rather than fight an autoscaler it cannot see."""
         cache_key = (ref.cluster or "", ref.namespace)
         cached = self._hpas.get(cache_key)
         now = time.monotonic()
@@ -449,17 +558,22 @@ class Reconciler:
             try:
                 targets = await workloads.hpa_targets(api, ref.namespace, ref.cluster)
             except errors.ClientError as exc:
-                # Not being allowed to list HPAs must not stop scaling; say it once in the log.
-                log.debug("could not list HorizontalPodAutoscalers: %s", exc)
-                targets = []
+                log.info("could not list HorizontalPodAutoscalers: %s", exc)
+                return (
+                    f"cannot tell whether a HorizontalPodAutoscaler also scales "
+                    f"{ref.describe()} (listing them failed: {exc.message}); not acting until "
+                    "it can be checked",
+                    False,
+                )
             cached = (now, targets)
             self._hpas[cache_key] = cached
         hpas = workloads.competing_hpas(cached[1], ref)
         if not hpas:
-            return None
+            return None, True
         return (
             f"HorizontalPodAutoscaler {', '.join(hpas)} also scales {ref.describe()}; remove it "
-            "or this policy"
+            "or this policy",
+            True,
         )
 
     def _sources(
@@ -486,74 +600,24 @@ class Reconciler:
             )
         return found
 
-    async def _record_intent(
-        self,
-        policy: types.ScalingPolicy,
-        previous: types.ScalingPolicyStatus,
-        intent: st.Intent,
-        recorded: list[types.ScaleAction],
-        log: logging.LoggerAdapter[logging.Logger],
-    ) -> bool:
-        """Write the scale action to status before sending it, so that neither a crash nor a
-        second operator instance can repeat or overlap it. False means: do not scale now."""
-        namespace, name = policy.metadata.namespace or "default", policy.metadata.name
-        try:
-            fresh = await policies.get(self.clients.hub, namespace, name)
-        except errors.ClientError as exc:
-            log.warning("not scaling: cannot re-read the policy: %s", exc)
-            return False
-        fresh_status = types.ScalingPolicyStatus.model_validate(fresh.get("status") or {})
-        last = fresh_status.last_scale
-        if last is not None and last.id == intent.evaluation_id:
-            # This evaluation is a re-run of one that recorded its action and then stopped.
-            if last.to_replicas == intent.to_replicas:
-                recorded.append(last)
-                return True
-            return False
-        if fresh_status.last_scaling_time is not None and (
-            previous.last_scaling_time is None
-            or fresh_status.last_scaling_time > previous.last_scaling_time
-        ):
-            log.info("not scaling: someone scaled since this evaluation read the status")
-            return False
-        action = types.ScaleAction(
-            id=intent.evaluation_id,
-            from_replicas=intent.from_replicas,
-            to_replicas=intent.to_replicas,
-            time=datetime.datetime.fromtimestamp(intent.time, datetime.UTC),
-        )
-        next_time = cooldowns.next_scale_time(policy.spec.scaling, intent.time) or intent.time
-        patch = {
-            "lastScale": action.to_json_dict(),
-            "lastScalingTime": _stamp(intent.time),
-            "nextScaleTime": _stamp(next_time),
-        }
-        try:
-            await policies.patch_status(
-                self.clients.hub,
-                namespace,
-                name,
-                patch,
-                resource_version=fresh["metadata"]["resourceVersion"],
-            )
-        except errors.ClientError as exc:
-            log.info("not scaling: recording the action failed: %s", exc)
-            return False
-        self.readiness.hub_ok_at = time.monotonic()
-        recorded.append(action)
-        return True
-
     async def _write(
         self, policy: types.ScalingPolicy, new: types.ScalingPolicyStatus, memory: _Memory
     ) -> bool:
-        body = new.to_json_dict()
+        # The scale record is written by its own state machine only (controllers/intents.py):
+        # this write can never move it back, whatever view of the status it was built from.
+        body = {k: v for k, v in new.to_json_dict().items() if k not in intents.RECORD_FIELDS}
         old = (memory.status or policy.status).to_json_dict()
         # Fields that disappeared must be nulled explicitly in a merge patch.
         for key in old:
-            body.setdefault(key, None)
+            if key not in intents.RECORD_FIELDS:
+                body.setdefault(key, None)
         try:
             await policies.patch_status(
-                self.clients.hub, policy.metadata.namespace or "default", policy.metadata.name, body
+                self.clients.hub,
+                policy.metadata.namespace or "default",
+                policy.metadata.name,
+                body,
+                uid=policy.metadata.uid,
             )
         except errors.ClientError as exc:
             logger.warning("status of %s not written: %s", memory.runtime.key, exc)

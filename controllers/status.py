@@ -6,10 +6,10 @@ import dataclasses
 import datetime
 
 from api.v1 import scalingpolicy_types as types
-from controllers import conditions as cond, phases
+from controllers import conditions as cond, intents, phases
 from nimbusguard.clients import errors, sources, workloads
 from nimbusguard.scaling import learner
-from nimbusguard.workflow import cooldowns, state as st
+from nimbusguard.workflow import state as st
 
 # Keep the moving average of the reward responsive but not jumpy (≈ the last 20 decisions).
 _REWARD_EMA = 0.05
@@ -146,10 +146,17 @@ def build(
         reward, avg = outcome.learned.reward, metrics.average_reward
         metrics.average_reward = reward if avg is None else avg + _REWARD_EMA * (reward - avg)
 
-    last_scaling_time = previous.last_scaling_time
-    if last_scale is not None:
-        last_scaling_time = last_scale.time
-    last_seconds = None if last_scaling_time is None else last_scaling_time.timestamp()
+    record = intents.newest(
+        previous,
+        types.ScalingPolicyStatus(
+            last_scale=last_scale,
+            last_scaling_time=(
+                last_scale.time
+                if last_scale is not None and last_scale.state in (None, "Succeeded")
+                else None
+            ),
+        ),
+    )
     target = outcome.target
     return types.ScalingPolicyStatus(
         phase=verdict.phase,
@@ -161,10 +168,10 @@ def build(
         ),
         ready_replicas=target.ready_replicas if target else previous.ready_replicas,
         target_replicas=decision.to_replicas if decision else previous.target_replicas,
-        last_scaling_time=last_scaling_time,
-        next_scale_time=_dt(cooldowns.next_scale_time(spec.scaling, last_seconds)),
+        last_scaling_time=record.last_scaling_time,
+        next_scale_time=_dt(intents.next_scale_time(spec.scaling, record)),
         last_decision=decision or previous.last_decision,
-        last_scale=last_scale or previous.last_scale,
+        last_scale=record.last_scale,
         metrics=metrics if evaluated or previous.metrics else None,
         learning=learning or previous.learning,
         conditions=conditions,

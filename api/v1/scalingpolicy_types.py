@@ -611,6 +611,9 @@ class Decision(Model):
     )
 
 
+ScaleState = Literal["Pending", "Succeeded", "Failed"]
+
+
 class ScaleAction(Model):
     """The last scale request sent to the target; makes acting idempotent across restarts."""
 
@@ -621,7 +624,20 @@ class ScaleAction(Model):
     )
     from_replicas: int = Field(ge=0, description="Replicas before the action.")
     to_replicas: int = Field(ge=0, description="Replicas set by the action.")
-    time: datetime.datetime = Field(description="When the scale request was sent.")
+    time: datetime.datetime = Field(
+        description=(
+            "When the action was recorded (Pending, Failed) or when the target answered the "
+            "scale request (Succeeded)."
+        )
+    )
+    state: ScaleState | None = Field(
+        default=None,
+        description=(
+            "Pending: recorded before the scale request was sent (counted as a scale until "
+            "known otherwise). Succeeded: the target took it. Failed: the target refused it; "
+            "no cooldown is charged. Absent: written by an older release (Succeeded)."
+        ),
+    )
 
 
 class PolicyMetrics(Model):

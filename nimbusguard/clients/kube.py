@@ -104,84 +104,133 @@ def member_contexts(path: Path) -> set[str]:
 
 
 class ClusterClients:
-    """The ApiClient for each cluster a policy may target (None = the hub)."""
+    """The ApiClient for each cluster a policy may target (None = the hub).
+
+    One lock per context, held only while that context's client is created and bounded by
+    CREATE_TIMEOUT (an exec plugin may hang): a slow or broken cluster never holds up
+    another's policies. When the member kubeconfig changes, clients are replaced, and the old
+    ones are closed only after RETIRE_SECONDS, so calls already under way finish on them.
+    """
+
+    CREATE_TIMEOUT = 15.0
+    RETIRE_SECONDS = 3 * DEFAULT_TIMEOUT
 
     def __init__(self, hub: k8s.ApiClient, member_kubeconfig: Path | None) -> None:
         self.hub = hub
         self.member_kubeconfig = member_kubeconfig
         self._members: dict[str, k8s.ApiClient] = {}
         self._mtime: float | None = None
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def get(self, cluster: str | None) -> k8s.ApiClient:
         """The client of `cluster`; raises ClusterConfigError when it cannot be known."""
         if cluster is None:
             return self.hub
-        async with self._lock:
-            await self._refresh_if_changed()
-            existing = self._members.get(cluster)
-            if existing is not None:
-                return existing
-            path = self.member_kubeconfig
-            if path is None:
-                raise errors.ClusterConfigError(
-                    "MemberKubeconfigMissing",
-                    f"target.cluster is {cluster!r} but the operator was started without a "
-                    "member-clusters kubeconfig (--member-kubeconfig)",
-                )
-            if not path.exists():
-                raise errors.ClusterConfigError(
-                    "MemberKubeconfigMissing",
-                    f"target.cluster is {cluster!r} but the member-clusters kubeconfig {path} "
-                    "does not exist (is the Secret mounted?)",
-                )
-            contexts = await asyncio.to_thread(member_contexts, path)
-            if cluster not in contexts:
-                # Tenants read this message: it names their own context only, not the other
-                # members (other tenants' clusters) nor the operator's files.
-                logger.info("no context %r in %s (contexts: %s)", cluster, path, sorted(contexts))
-                raise errors.ClusterConfigError(
-                    "UnknownCluster",
-                    f"spec.target.cluster: context {cluster!r} is not in the operator's "
-                    "member-clusters kubeconfig; ask the operator's installer for the name",
-                )
-            try:
-                api: k8s.ApiClient = await k8s_config.new_client_from_config(
-                    config_file=str(path), context=cluster, persist_config=False
-                )
-            except (k8s_config.ConfigException, OSError, ValueError) as exc:
-                logger.warning("context %r in %s is unusable: %s", cluster, path, exc)
-                raise errors.ClusterConfigError(
-                    "InvalidClusterConfig",
-                    f"context {cluster!r} of the member-clusters kubeconfig is unusable (the "
-                    "operator's log says why)",
-                ) from exc
-            self._members[cluster] = api
-            logger.info("created a client for member cluster %r", cluster)
-            return api
+        self._refresh_if_changed()
+        existing = self._members.get(cluster)
+        if existing is not None:
+            return existing
+        lock = self._locks.setdefault(cluster, asyncio.Lock())
+        try:
+            async with asyncio.timeout(self.CREATE_TIMEOUT):
+                async with lock:
+                    existing = self._members.get(cluster)
+                    if existing is not None:
+                        return existing
+                    api = await self._create(cluster)
+        except TimeoutError as exc:
+            raise errors.ClusterUnreachableError(
+                f"cluster {cluster!r}: creating its client took longer than "
+                f"{self.CREATE_TIMEOUT:g}s (a credential plugin that does not answer?)"
+            ) from exc
+        self._members[cluster] = api
+        logger.info("created a client for member cluster %r", cluster)
+        return api
 
-    async def _refresh_if_changed(self) -> None:
+    async def _create(self, cluster: str) -> k8s.ApiClient:
+        path = self.member_kubeconfig
+        if path is None:
+            raise errors.ClusterConfigError(
+                "MemberKubeconfigMissing",
+                f"target.cluster is {cluster!r} but the operator was started without a "
+                "member-clusters kubeconfig (--member-kubeconfig)",
+            )
+        if not path.exists():
+            raise errors.ClusterConfigError(
+                "MemberKubeconfigMissing",
+                f"target.cluster is {cluster!r} but the member-clusters kubeconfig {path} "
+                "does not exist (is the Secret mounted?)",
+            )
+        contexts = await asyncio.to_thread(member_contexts, path)
+        if cluster not in contexts:
+            # Tenants read this message: it names their own context only, not the other
+            # members (other tenants' clusters) nor the operator's files.
+            logger.info("no context %r in %s (contexts: %s)", cluster, path, sorted(contexts))
+            raise errors.ClusterConfigError(
+                "UnknownCluster",
+                f"spec.target.cluster: context {cluster!r} is not in the operator's "
+                "member-clusters kubeconfig; ask the operator's installer for the name",
+            )
+        try:
+            api: k8s.ApiClient = await k8s_config.new_client_from_config(
+                config_file=str(path), context=cluster, persist_config=False
+            )
+        except (k8s_config.ConfigException, OSError, ValueError) as exc:
+            logger.warning("context %r in %s is unusable: %s", cluster, path, exc)
+            raise errors.ClusterConfigError(
+                "InvalidClusterConfig",
+                f"context {cluster!r} of the member-clusters kubeconfig is unusable (the "
+                "operator's log says why)",
+            ) from exc
+        return api
+
+    def invalidate(self, cluster: str) -> None:
+        """Drop a client whose credentials were refused (401): the next use builds a new
+        one from the kubeconfig as it is now (a rotated token, a re-run exec plugin)."""
+        api = self._members.pop(cluster, None)
+        if api is not None:
+            self._retire([api])
+
+    def _refresh_if_changed(self) -> None:
         path = self.member_kubeconfig
         if path is None:
             return
         try:
-            mtime = path.stat().st_mtime
+            mtime: float | None = path.stat().st_mtime
         except OSError:
             mtime = None
         if mtime != self._mtime:
             if self._members:
                 logger.info("member-clusters kubeconfig changed; reconnecting lazily")
-            await self._close_members()
+            old, self._members = list(self._members.values()), {}
             self._mtime = mtime
+            self._retire(old)
 
-    async def _close_members(self) -> None:
+    def _retire(self, apis: list[k8s.ApiClient]) -> None:
+        if not apis:
+            return
+        task = asyncio.create_task(self._close_later(apis), name="retire member clients")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _close_later(self, apis: list[k8s.ApiClient]) -> None:
+        try:
+            await asyncio.sleep(self.RETIRE_SECONDS)
+        finally:
+            for api in apis:
+                with contextlib.suppress(Exception):
+                    await api.close()
+
+    async def close(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()  # closes its clients now
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         members, self._members = self._members, {}
         for api in members.values():
             with contextlib.suppress(Exception):
                 await api.close()
-
-    async def close(self) -> None:
-        await self._close_members()
         with contextlib.suppress(Exception):
             await self.hub.close()
 

@@ -44,9 +44,12 @@ def utilization(pods: list[Any], pod_metrics: list[dict[str, Any]]) -> tuple[flo
     """CPU utilization in percent of requests, and how many pods it covers (pure)."""
     usage_by_pod: dict[str, float] = {}
     for item in pod_metrics:
-        name = item.get("metadata", {}).get("name")
+        name = (item.get("metadata") or {}).get("name")
         containers = item.get("containers") or []
-        usage_by_pod[name] = sum(parse_cpu(c["usage"]["cpu"]) for c in containers)
+        used = [((c or {}).get("usage") or {}).get("cpu") for c in containers]
+        if name is None or not used or None in used:
+            continue  # a sample without usage is no sample: the pod is not counted
+        usage_by_pod[name] = sum(parse_cpu(str(c)) for c in used)
     usage = requests = 0.0
     counted = 0
     for pod in pods:

@@ -139,6 +139,14 @@ def _rule_from_spec(rule: ScaleRuleLike) -> ScaleRule:
     )
 
 
+# More replicas than any workload has; a bound before ceil(), which overflows on inf.
+_MAX_PROPOSAL = 1e9
+
+
+def _ceil(replicas: float) -> int:
+    return math.ceil(min(replicas, _MAX_PROPOSAL))
+
+
 def ratio_replicas(obs: observation.Observation, tolerance: float) -> tuple[int, str]:
     """Step 2 of the algorithm: the ratio rule with tolerance and starting replicas.
 
@@ -152,7 +160,7 @@ def ratio_replicas(obs: observation.Observation, tolerance: float) -> tuple[int,
     if pending == 0 or util <= 1.0:
         if abs(1.0 - util) <= tolerance:
             return current, f"{head} is within the {tolerance:.0%} tolerance"
-        return math.ceil(util * ready), head
+        return _ceil(util * ready), head
     # Scale-up with replicas still starting: they count at 0 % of target.
     counted = ready + pending
     adjusted = util * ready / counted
@@ -160,7 +168,7 @@ def ratio_replicas(obs: observation.Observation, tolerance: float) -> tuple[int,
     if adjusted <= 1.0 + tolerance:
         return current, f"{head} is within tolerance"
     # ceil(adjusted × counted) is ceil(utilization × ready); the latter has no rounding noise.
-    return max(current, math.ceil(util * ready)), head
+    return max(current, _ceil(util * ready)), head
 
 
 class HPABaseline:
@@ -220,7 +228,7 @@ class HPABaseline:
             # one replica's (the sources divide by max(ready, 1)); wake up when there is load.
             if obs.utilization <= cfg.tolerance:
                 return observation.Recommendation(0, "no load at 0 replicas: stay at 0", 0, 0, 0)
-            wake = min(cfg.max_replicas, max(1, math.ceil(obs.utilization)))
+            wake = min(cfg.max_replicas, max(1, _ceil(obs.utilization)))
             return observation.Recommendation(
                 wake,
                 f"load {obs.utilization:.2f}× one replica's target at 0 replicas → {wake}",

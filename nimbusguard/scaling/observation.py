@@ -52,8 +52,11 @@ class Observation:
 
     @property
     def demand(self) -> float:
-        """The load in target units: how many replicas it takes to run exactly on target."""
-        return self.utilization * self.ready_replicas
+        """The load in target units: how many replicas it takes to run exactly on target.
+
+        With no ready replica the sources report the load as one replica's (they divide by
+        max(ready, 1)), so it still shows: a target at zero under load must wake up."""
+        return self.utilization * max(self.ready_replicas, 1)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
    outage of Prometheus must not move anything).
 2. Then, if another metric source still works, follow the HPA formula on it.
 3. Otherwise raise the replicas to `fallbackReplicas` when that is higher than now. Without a
-   metric the operator never scales down.
+   metric the operator never scales down. A target at 0 replicas is held at 0 from the start:
+   an empty answer is what a query over no pods gives, and 0 may be a maintenance setting.
 4. Otherwise keep holding.
 
 Nothing on this ladder updates the Q-table: the learner only learns from valid metrics.
@@ -38,6 +39,10 @@ def choose(
     max_replicas: int,
 ) -> Step:
     """The replicas to set this evaluation, and why."""
+    if current == 0:
+        # Scaled to zero (by hand, or by the policy with minReplicas 0): with no pods most
+        # queries answer nothing, which is no sign of trouble; never raise it blind.
+        return Step(0, "hold", "the target has 0 replicas: holding at 0 without a metric")
     if failing_for < grace:
         return Step(
             current,

@@ -18,7 +18,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from nimbusguard.clients import errors, workloads
+from nimbusguard.clients import errors, sources, workloads
 from nimbusguard.scaling import observation
 from nimbusguard.workflow import cooldowns, fallback, state as st
 
@@ -56,24 +56,37 @@ async def observe(state: st.EvaluationState, runtime: Runtime[st.EvaluationConte
 
     primary, *others = ctx.sources
     try:
-        reading = await primary.read(target)
+        reading = _plausible(await primary.read(target))
         update["observation"] = _observation(inp.now, target, reading.utilization)
         update["reading"] = reading
         return update
     except (errors.MetricError, errors.ClusterUnreachableError, errors.ApiError) as exc:
         update["metric_error"] = f"{primary.name}: {exc}"
-    except ValueError as exc:  # a negative or non-finite value never reaches the learner
+    except ValueError as exc:  # a negative, non-finite or absurd value never reaches the learner
         update["metric_error"] = f"{primary.name}: invalid value: {exc}"
+    except Exception as exc:
+        update["metric_error"] = f"{primary.name}: reading failed ({type(exc).__name__}: {exc})"
     for source in others:
         try:
-            secondary = await source.read(target)
-        except (errors.ClientError, ValueError) as exc:
-            logger.debug("secondary metric %s unavailable: %s", source.name, exc)
+            secondary = _plausible(await source.read(target))
+        except Exception as exc:
+            logger.debug("secondary metric %s unavailable: %r", source.name, exc)
             continue
-        if math.isfinite(secondary.utilization) and secondary.utilization >= 0:
-            update["secondary"] = secondary
-            break
+        update["secondary"] = secondary
+        break
     return update
+
+
+# Far beyond any real load (a million times the target), far below float overflow once
+# multiplied by replica counts: a sample above it is a broken exporter, not demand.
+MAX_UTILIZATION = 1e6
+
+
+def _plausible(reading: sources.Reading) -> sources.Reading:
+    u = reading.utilization
+    if not math.isfinite(u) or u < 0 or u > MAX_UTILIZATION:
+        raise ValueError(f"utilization {u!r}× target is not a plausible load")
+    return reading
 
 
 def _direction(from_replicas: int, to_replicas: int) -> st.Action:
@@ -189,8 +202,12 @@ async def act(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext])
         return {}
     try:
         set_to = await workloads.scale(ctx.api, ctx.target, decision.to_replicas)
-    except errors.ClientError as exc:
+    except errors.ApiError as exc:  # an answer: the target refused it
+        await ctx.record_outcome(False)
         return {"scale_error": exc}
+    except errors.ClientError as exc:  # no answer: it may have been applied; stays Pending
+        return {"scale_error": exc}
+    await ctx.record_outcome(True)
     for baseline in (ctx.runtime.baseline, ctx.runtime.fallback_baseline):
         baseline.record_scale(inp.now, decision.from_replicas, set_to)
     return {"scaled_to": set_to}

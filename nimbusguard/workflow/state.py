@@ -57,6 +57,10 @@ class Intent:
     time: float
 
 
+async def _nothing(_: bool) -> None:
+    return None
+
+
 @dataclasses.dataclass
 class EvaluationContext:
     """Per-evaluation dependencies (the graph's runtime context)."""
@@ -68,6 +72,8 @@ class EvaluationContext:
     runtime: runtime_.PolicyRuntime
     # Writes the intent to status (optimistically); False means "do not scale now".
     record_intent: Callable[[Intent], Awaitable[bool]]
+    # Records the target's answer to the recorded intent: True = took it, False = refused it.
+    record_outcome: Callable[[bool], Awaitable[None]] = _nothing
 
 
 class EvaluationState(TypedDict, total=False):

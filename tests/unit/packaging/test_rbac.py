@@ -108,6 +108,8 @@ def _permission(method: str, call: ast.Call, where: str) -> Perm:
     if stem in ("custom_object", "custom_object_status"):
         group, plural = _value(args[0]), _value(args[3])
         return group, plural + ("/status" if stem.endswith("status") else ""), verb
+    if stem == "cluster_custom_object":  # across all namespaces: (group, version, plural)
+        return _value(args[0]), _value(args[2]), verb
     if stem in RESOURCES:
         group, resource = RESOURCES[stem]
         return group, resource, verb
