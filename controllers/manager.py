@@ -28,12 +28,13 @@ from controllers import (
     reconciler as reconciler_,
     settings as st,
 )
-from nimbusguard.clients import endpoints, errors, kube, leases
+from nimbusguard.clients import endpoints, errors, kube, leases, policies
 from nimbusguard.workflow import graph
 
 logger = logging.getLogger(__name__)
 
 HUB_PROBE_PERIOD = 10.0
+KOPF_GRACE = 2.0
 
 
 async def connection_info(api: k8s.ApiClient) -> kopf.ConnectionInfo:
@@ -89,9 +90,7 @@ async def run(cfg: st.Settings) -> int:
     metrics = observability.Metrics()
     readiness = health.Readiness(role="standby" if cfg.leader_elect else "single")
     shutdown = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, shutdown.set)
+    _take_signals(shutdown)
 
     hub = kube.HubConfig(kubeconfig=cfg.kubeconfig, context=cfg.context)
     host, port = cfg.host_port
@@ -196,6 +195,48 @@ async def _first(primary: Any, stop: Any) -> bool:
     return False
 
 
+def shutdown_deadline(cfg: st.Settings) -> float:
+    """How long stopping may take: within one renew deadline minus a retry period, so that
+    even when the signal comes right after a renewal and no renewal succeeds afterwards, the
+    loops stop and the Q-tables are written while the fence is still open, and the Lease is
+    released before it could expire."""
+    if not cfg.leader_elect:
+        return 10.0
+    return max(1.0, cfg.renew_deadline - cfg.retry_period)
+
+
+def _take_signals(shutdown: asyncio.Event) -> None:
+    """SIGINT/SIGTERM set `shutdown` (kopf installs its own handlers when it starts, which
+    would stop kopf before our loops: we take them back once it runs)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, shutdown.set)
+
+
+async def wind_down(
+    reconciler: reconciler_.Reconciler,
+    stop_flag: asyncio.Event,
+    operator: asyncio.Task[None],
+    deadline: float,
+) -> None:
+    """Stop in the order that keeps one actor: every policy loop first (concurrently, while
+    the Lease is still renewed), then the Q-tables (only while the fence is open), then kopf.
+    The caller stops renewing and releases the Lease after this returns."""
+    started = time.monotonic()
+    await reconciler.shutdown(deadline)
+    stop_flag.set()
+    # kopf writes nothing once the loops are stopped (its handlers only hand bodies to the
+    # reconciler): a short grace to stop cleanly, then it is cancelled.
+    left = min(KOPF_GRACE, max(0.5, deadline - (time.monotonic() - started)))
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.shield(operator), timeout=left)
+    if not operator.done():
+        operator.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await operator
+    logger.info("stopped in %.1fs", time.monotonic() - started)
+
+
 async def _operate(
     cfg: st.Settings,
     clients: kube.ClusterClients,
@@ -212,6 +253,7 @@ async def _operate(
         readiness=readiness,
         graph=graph.build(),
         identity=cfg.identity,
+        may_write=elector.may_act if elector else (lambda: True),
     )
     registry = handlers.build_registry()
 
@@ -237,9 +279,14 @@ async def _operate(
 
     async def mark_watching() -> None:
         await ready_flag.wait()
+        _take_signals(shutdown)
         readiness.watching = True
 
+    async def list_uids() -> set[str]:
+        return await policies.list_uids(clients.hub, tuple(cfg.namespaces))
+
     watching = asyncio.create_task(mark_watching(), name="ready-flag")
+    sweeping = asyncio.create_task(reconciler.sweep_forever(list_uids), name="sweep")
     holding = asyncio.create_task(
         elector.hold() if elector else asyncio.Event().wait(), name="lease"
     )
@@ -257,10 +304,11 @@ async def _operate(
             exit_code = 1
     finally:
         readiness.watching = False
-        stop_flag.set()
-        for task in (holding, stopping, watching):
+        # The Lease is still renewed (holding runs) while the loops stop.
+        await wind_down(reconciler, stop_flag, operator, shutdown_deadline(cfg))
+        for task in (holding, stopping, watching, sweeping):
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await operator
-        await reconciler.shutdown()
+        for task in (holding, stopping, watching, sweeping):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     return exit_code

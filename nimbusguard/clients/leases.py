@@ -70,6 +70,11 @@ class LeaderElector:
         self.is_leader = False
         self.leader: str | None = None
         self.last_contact: float | None = None  # monotonic time of the last answered call
+        # The fence: until when (monotonic) this instance may act. A renewal that succeeds
+        # moves it to the moment the renewal was *sent* plus the renew deadline; a standby
+        # counts the lease duration from when it *saw* that renewal, later. So every write
+        # checked against `may_act()` leaves before anyone else may lead.
+        self.valid_until = 0.0
 
     @property
     def _timeout(self) -> float:
@@ -89,17 +94,31 @@ class LeaderElector:
             await asyncio.sleep(self.settings.retry_period)
         logger.info("became the leader as %s", self.settings.identity)
 
+    def may_act(self) -> bool:
+        """True while this instance is the leader and its last renewal is fresh enough."""
+        return self.is_leader and self._monotonic() < self.valid_until
+
     async def hold(self) -> None:
-        """Renew until renewal fails for the renew deadline; then raise LeadershipLostError."""
-        last_renewed = self._monotonic()
+        """Renew until renewal fails for the renew deadline; then raise LeadershipLostError.
+
+        Each attempt is bounded by what is left of the renew deadline, so a hung call cannot
+        carry the leader past it."""
         while True:
             await asyncio.sleep(self.settings.retry_period)
-            if await self._try_acquire_or_renew():
-                last_renewed = self._monotonic()
-            elif self._monotonic() - last_renewed >= self.settings.renew_deadline or (
-                self.leader not in (None, self.settings.identity)
+            left = self.valid_until - self._monotonic()
+            renewed = False
+            if left > 0:
+                try:
+                    async with asyncio.timeout(left):
+                        renewed = await self._try_acquire_or_renew()
+                except TimeoutError:
+                    logger.warning("renewing the lease did not finish within the renew deadline")
+            if not renewed and (
+                self._monotonic() >= self.valid_until
+                or self.leader not in (None, self.settings.identity)
             ):
                 self.is_leader = False
+                self.valid_until = 0.0
                 raise LeadershipLostError(
                     f"could not renew lease {self.settings.namespace}/{self.settings.name} "
                     f"within {self.settings.renew_deadline:g}s (holder now: {self.leader})"
@@ -110,6 +129,7 @@ class LeaderElector:
         if not self.is_leader:
             return
         self.is_leader = False
+        self.valid_until = 0.0
         try:
             lease: Any = await kube.call(
                 self._coord.read_namespaced_lease,
@@ -134,7 +154,7 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         s = self.settings
-        now = self._monotonic()
+        sent = self._monotonic()
         try:
             lease: Any = await kube.call(
                 self._coord.read_namespaced_lease, s.name, s.namespace, timeout=self._timeout
@@ -147,7 +167,8 @@ class LeaderElector:
         except errors.ClusterUnreachableError as exc:
             logger.warning("reading the lease failed: %s", exc)
             return False
-        self.last_contact = self._monotonic()
+        # Observed now, after the read: a slow read must not start the expiry clock early.
+        now = self.last_contact = self._monotonic()
 
         spec = lease.spec
         record = _Record(
@@ -162,6 +183,7 @@ class LeaderElector:
         expired = now - self._observed_at >= max(record.lease_duration, 1)
         if held_by_other and not expired:
             self.is_leader = False
+            self.valid_until = 0.0
             return False
 
         lease.spec.holder_identity = s.identity
@@ -182,11 +204,12 @@ class LeaderElector:
         except errors.ClientError as exc:
             logger.info("could not take or renew the lease: %s", exc)
             return False
-        self._mark_leader()
+        self._mark_leader(sent)
         return True
 
     async def _create(self) -> bool:
         s = self.settings
+        sent = self._monotonic()
         body = {
             "metadata": {"name": s.name, "namespace": s.namespace},
             "spec": {
@@ -204,13 +227,14 @@ class LeaderElector:
         except errors.ClientError as exc:
             logger.info("could not create the lease: %s", exc)
             return False
-        self._mark_leader()
+        self._mark_leader(sent)
         return True
 
-    def _mark_leader(self) -> None:
+    def _mark_leader(self, sent: float) -> None:
         self.is_leader = True
         self.leader = self.settings.identity
         self.last_contact = self._monotonic()
+        self.valid_until = max(self.valid_until, sent + self.settings.renew_deadline)
 
 
 def _now() -> datetime.datetime:

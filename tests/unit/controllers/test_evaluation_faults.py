@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from controllers import claims
 from nimbusguard.clients import errors, resource_metrics, workloads
 from nimbusguard.scaling import promotion
 from tests.unit.controllers import harness
@@ -115,15 +116,17 @@ async def test_a_policy_missed_by_the_watch_is_forgotten_with_its_claim(
 ) -> None:
     w = harness.world(monkeypatch)
     await w.adopt()
-    old_claim = ("2026-01-01T00:00:00Z", "shop", "web", harness.UID)
-    new_claim = ("2026-02-01T00:00:00Z", "shop", "web2", "uid-new")
+    old_claim = claims.Claim("2026-01-01T00:00:00Z", "shop", "web", harness.UID)
+    new_claim = claims.Claim("2026-02-01T00:00:00Z", "shop", "web2", "uid-new")
     assert harness.UID in w.rec._memory
-    w.rec._conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim])  # sees the claims
+    w.rec.ownership.conflict(
+        _policy(w, "uid-new"), lambda _: [old_claim, new_claim]
+    )  # sees the claims
     listed_at = __import__("time").monotonic()
     assert await w.rec.sweep({"uid-new"}, listed_at) == 1
     assert harness.UID not in w.rec._memory
     # The stale claim in kopf's index no longer puts the new policy in Conflict.
-    assert w.rec._conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim]) is None
+    assert w.rec.ownership.conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim]) is None
 
 
 async def test_a_policy_first_seen_after_the_list_started_is_kept(
@@ -174,3 +177,65 @@ async def test_the_hpa_check_fails_closed(monkeypatch: pytest.MonkeyPatch) -> No
     assert (conflict["status"], conflict["reason"]) == ("Unknown", "ConflictCheckFailed")
     assert (ready["status"], ready["reason"]) == ("False", "ConflictCheckFailed")
     assert w.hub.live()["status"]["phase"] != "Error"
+
+
+async def test_steady_state_writes_status_at_most_once_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch, replicas=4)
+    await w.adopt()
+    w.metric.utilization = 1.02  # within tolerance: hold, every 5 s for 5 minutes
+    for _ in range(60):
+        await w.evaluate()
+        w.clock.now += 5
+    assert w.target.scales == []
+    assert len(w.hub.writes) <= 6, len(w.hub.writes)  # 1 + one refresh a minute
+    assert w.hub.live()["status"]["metrics"]["totalDecisions"] >= 48  # refreshed counters
+    w.metric.utilization = None  # something changes: written at once
+    before = len(w.hub.writes)
+    await w.evaluate()
+    assert len(w.hub.writes) == before + 1
+    assert _condition(w, "MetricsAvailable")["status"] == "False"
+
+
+def test_the_first_evaluations_after_start_are_spread_over_one_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    delays = [w.rec.first_delay(30.0) for _ in range(200)]
+    assert max(delays) > 20 and min(delays) < 10
+    w.rec._started -= 3600  # later: a new policy goes at once
+    assert max(w.rec.first_delay(30.0) for _ in range(50)) <= 0.5
+
+
+async def test_nothing_is_written_once_leadership_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    leader = [True]
+    w = harness.world(monkeypatch, rec_kwargs={"may_write": lambda: leader[0]})
+    await w.adopt()
+    await w.evaluate()
+    writes, scales, posted = len(w.hub.writes), len(w.target.scales), len(w.events)
+    leader[0] = False
+    for _ in range(5):
+        w.clock.now += 70
+        await w.evaluate()
+    await w.rec.run_once(harness.UID)
+    assert (len(w.hub.writes), len(w.target.scales), len(w.events)) == (writes, scales, posted)
+    assert await w.rec.persist_all(1.0) == 0
+
+
+async def test_a_recreated_policy_of_the_same_name_gets_its_own_loop_and_spec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    await w.rec.observe(w.policy_body(), lambda _: [])
+    recreated = w.policy_body()
+    recreated["metadata"]["uid"] = "uid-new"
+    recreated["spec"]["scaling"]["maxReplicas"] = 7
+    await w.rec.observe(recreated, lambda _: [])
+    try:
+        old, new = w.rec._memory[harness.UID], w.rec._memory["uid-new"]
+        assert old.task is not new.task
+        assert new.runtime.baseline.config.max_replicas == 7
+        assert old.runtime.baseline.config.max_replicas == 20
+    finally:
+        await w.rec.stop(1.0)
