@@ -122,6 +122,37 @@ class Metrics:
         self.leader = prom.Gauge(
             "nimbusguard_leader", "1 while this instance holds the leader Lease.", registry=r
         )
+        # Scale: is this process keeping up with its policies? (controllers/cadence.py)
+        self.evaluation_lag = prom.Histogram(
+            "nimbusguard_evaluation_lag_seconds",
+            "How late an evaluation started: actual start minus (previous start + the delay it "
+            "asked for). Grows when a process holds more policies than it can evaluate.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.evaluation_overdue = prom.Gauge(
+            "nimbusguard_evaluation_overdue_seconds",
+            "Seconds the most overdue policy has been waiting past its due time (0: none).",
+            registry=r,
+        )
+        self.evaluated_policies = prom.Gauge(
+            "nimbusguard_evaluated_policies",
+            "Distinct policies this instance evaluated since it started acting (or took over).",
+            registry=r,
+        )
+        self.owned_policies = prom.Gauge(
+            "nimbusguard_owned_policies",
+            "Policies this instance evaluates: all it sees, or those in the shards it holds.",
+            registry=r,
+        )
+        self.shards = prom.Gauge(
+            "nimbusguard_shards",
+            "Shard Leases the policies are spread over (--shards).",
+            registry=r,
+        )
+        self.shards_held = prom.Gauge(
+            "nimbusguard_shards_held", "Shard Leases this instance holds.", registry=r
+        )
         for phase in PHASES:
             self.policies_by_phase.labels(phase=phase).set(0)
 

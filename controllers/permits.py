@@ -20,7 +20,7 @@ from typing import Any
 
 from api.v1 import scalingpolicy_types as types
 from nimbusguard import tenancy
-from nimbusguard.clients import configmaps, endpoints, errors, prometheus
+from nimbusguard.clients import configmaps, endpoints, errors, prometheus, prometheus_batch
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class Permits:
         operator_namespace: str,
         registry: endpoints.Registry,
         max_response_bytes: int = prometheus.DEFAULT_MAX_RESPONSE_BYTES,
+        batch_window: float = prometheus_batch.DEFAULT_WINDOW,
         clock: Any = time.monotonic,
     ) -> None:
         self.hub = hub
@@ -52,6 +53,8 @@ class Permits:
         self.registry = registry
         self.max_response_bytes = max_response_bytes
         self.gate = prometheus.QueryGate()
+        # Queries to one endpoint within a few milliseconds share a request (docs/scaling.md).
+        self.batcher = prometheus_batch.QueryBatcher(window=batch_window)
         self._clock = clock
         self._grants: tenancy.Grants | None = None
         self._read_at = -GRANTS_CACHE_SECONDS
@@ -101,4 +104,5 @@ class Permits:
             policy=policy,
             gate=self.gate,
             max_response_bytes=self.max_response_bytes,
+            batcher=self.batcher,
         )

@@ -163,10 +163,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "coordination.k8s.io",
         ("leases",),
-        ("get", "create", "update"),
+        ("get", "list", "create", "update"),
         "operator-namespace",
         ("clients",),
-        "leader election on one Lease in the operator's namespace (--lease-name)",
+        "leader election on one Lease in the operator's namespace (--lease-name); with "
+        "--shards, the shard Leases and each replica's presence Lease (listed by label)",
     ),
     Rule(
         "",

@@ -27,7 +27,7 @@ import os
 import re
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -131,6 +131,55 @@ def _os_reason(error: OSError) -> str:
     return type(error).__name__
 
 
+async def fetch(
+    ep: endpoints.Endpoint,
+    form: dict[str, str],
+    *,
+    timeout: float,  # noqa: ASYNC109 (applied here, with a message naming the endpoint)
+    max_bytes: int,
+    post: bool,
+) -> bytes:
+    """One request to /api/v1/query (GET with the query in the URL, or POST as a form for
+    batches too long for a URL); the body, or MetricError naming what failed."""
+    url = ep.base_url + "/api/v1/query"
+    try:
+        async with asyncio.timeout(timeout):
+            async with ep.session.request(
+                "POST" if post else "GET",
+                url,
+                params=None if post else form,
+                data=form if post else None,
+                headers=dict(ep.headers),
+                allow_redirects=False,
+                server_hostname=ep.server_hostname,
+            ) as resp:
+                status = resp.status
+                if 300 <= status < 400:
+                    raise errors.MetricError(
+                        f"{ep.display} answered HTTP {status} (a redirect); "
+                        "redirects are not followed"
+                    )
+                body = await read_capped(resp, max_bytes, ep.display)
+    except TimeoutError as exc:
+        raise errors.MetricError(f"{ep.display} did not answer within {timeout:g}s") from exc
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise errors.MetricError(
+            f"cannot reach {ep.display}: its TLS certificate is not trusted"
+        ) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise errors.MetricError(f"cannot reach {ep.display}: {_os_reason(exc.os_error)}") from exc
+    except aiohttp.ClientError as exc:
+        raise errors.MetricError(f"cannot reach {ep.display}: {type(exc).__name__}") from exc
+    if status >= 400 and not body.lstrip().startswith(b"{"):
+        hint = " (check the endpoint's credentials)" if status in (401, 403) else ""
+        raise errors.MetricError(f"{ep.display} answered HTTP {status}{hint}")
+    return body
+
+
+class Batcher(Protocol):
+    async def value(self, source: PrometheusSource) -> float: ...
+
+
 @dataclasses.dataclass
 class PrometheusSource:
     """One policy's Prometheus metric, on an approved endpoint."""
@@ -144,46 +193,23 @@ class PrometheusSource:
     gate: QueryGate = dataclasses.field(default_factory=QueryGate)
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     name: str = "prometheus"
+    batcher: Batcher | None = None  # sends it with other policies' queries to the endpoint
 
     async def query_value(self) -> float:
-        ep = self.endpoint
-        url = ep.base_url + "/api/v1/query"
         async with self.gate.slot(self.policy):
-            try:
-                async with asyncio.timeout(self.timeout):
-                    async with ep.session.get(
-                        url,
-                        params={"query": self.query},
-                        headers=dict(ep.headers),
-                        allow_redirects=False,
-                        server_hostname=ep.server_hostname,
-                    ) as resp:
-                        status = resp.status
-                        if 300 <= status < 400:
-                            raise errors.MetricError(
-                                f"{ep.display} answered HTTP {status} (a redirect); "
-                                "redirects are not followed"
-                            )
-                        body = await read_capped(resp, self.max_response_bytes, ep.display)
-            except TimeoutError as exc:
-                raise errors.MetricError(
-                    f"{ep.display} did not answer within {self.timeout:g}s"
-                ) from exc
-            except aiohttp.ClientConnectorCertificateError as exc:
-                raise errors.MetricError(
-                    f"cannot reach {ep.display}: its TLS certificate is not trusted"
-                ) from exc
-            except aiohttp.ClientConnectorError as exc:
-                raise errors.MetricError(
-                    f"cannot reach {ep.display}: {_os_reason(exc.os_error)}"
-                ) from exc
-            except aiohttp.ClientError as exc:
-                raise errors.MetricError(
-                    f"cannot reach {ep.display}: {type(exc).__name__}"
-                ) from exc
-        if status >= 400 and not body.lstrip().startswith(b"{"):
-            hint = " (check the endpoint's credentials)" if status in (401, 403) else ""
-            raise errors.MetricError(f"{ep.display} answered HTTP {status}{hint}")
+            if self.batcher is not None:
+                return await self.batcher.value(self)
+            return await self.query_alone()
+
+    async def query_alone(self) -> float:
+        """This query in a request of its own."""
+        body = await fetch(
+            self.endpoint,
+            {"query": self.query},
+            timeout=self.timeout,
+            max_bytes=self.max_response_bytes,
+            post=False,
+        )
         return decode(body)
 
     async def read(self, target: workloads.TargetState) -> sources.Reading:

@@ -134,8 +134,9 @@ def _series(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     return [{"series": s, "values": v} for s, v in pairs]
 
 
-def _buckets(**values: str) -> list[dict[str, str]]:
-    name = "nimbusguard_reconcile_duration_seconds_bucket"
+def _buckets(
+    name: str = "nimbusguard_reconcile_duration_seconds_bucket", **values: str
+) -> list[dict[str, str]]:
     return _series(
         *((f'{name}{{le="{le.replace("inf", "+Inf")}"}}', v) for le, v in values.items())
     )
@@ -224,6 +225,35 @@ CASES: list[tuple[str, list[dict[str, str]], str, dict[str, str] | None, str]] =
     (
         "NimbusGuardReconcileSlow",
         _buckets(**{"1": "0+10x40", "5": "0+10x40", "10": "0+10x40", "inf": "0+10x40"}),
+        "30m",
+        None,
+        "",
+    ),
+    (
+        "NimbusGuardEvaluationLagging",
+        _buckets(
+            **{"1": "0x40", "5": "0x40", "10": "0+10x40", "inf": "0+10x40"},
+            name="nimbusguard_evaluation_lag_seconds_bucket",
+        )
+        + _series(("nimbusguard_evaluation_overdue_seconds", "0x40")),
+        "30m",
+        {},
+        "9.95s",
+    ),
+    (
+        "NimbusGuardEvaluationLagging",
+        _series(("nimbusguard_evaluation_overdue_seconds", "0+10x40")),
+        "30m",
+        {},
+        "5m 0s",
+    ),
+    (
+        "NimbusGuardEvaluationLagging",
+        _buckets(
+            **{"1": "0+10x40", "5": "0+10x40", "10": "0+10x40", "inf": "0+10x40"},
+            name="nimbusguard_evaluation_lag_seconds_bucket",
+        )
+        + _series(("nimbusguard_evaluation_overdue_seconds", "0x40")),
         "30m",
         None,
         "",

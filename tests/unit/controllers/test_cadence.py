@@ -1,0 +1,78 @@
+"""The cadence tracker: lag is start minus due time, early wake-ups are not late, and a
+starved loop shows as a growing overdue age."""
+
+from __future__ import annotations
+
+import prometheus_client as prom
+
+from controllers import cadence, observability
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make() -> tuple[cadence.Cadence, observability.Metrics, Clock, prom.CollectorRegistry]:
+    registry = prom.CollectorRegistry()
+    metrics = observability.Metrics(registry)
+    clock = Clock()
+    return cadence.Cadence(metrics, clock), metrics, clock, registry
+
+
+def value(registry: prom.CollectorRegistry, name: str) -> float:
+    found = registry.get_sample_value(name)
+    assert found is not None, name
+    return found
+
+
+def test_lag_is_the_start_minus_previous_start_plus_delay() -> None:
+    tracker, _, clock, registry = make()
+    assert tracker.started("a") is None  # first evaluation: nothing was due
+    clock.now += 2.0  # the evaluation took 2 s, then the loop waits its 15 s
+    tracker.scheduled("a", 15.0)
+    clock.now += 15.0
+
+    lag = tracker.started("a")
+
+    assert lag == 2.0
+    assert value(registry, "nimbusguard_evaluation_lag_seconds_count") == 1
+    assert value(registry, "nimbusguard_evaluation_lag_seconds_sum") == 2.0
+
+
+def test_an_early_wake_up_observes_nothing() -> None:
+    tracker, _, clock, registry = make()
+    tracker.started("a")
+    tracker.scheduled("a", 15.0)
+    clock.now += 3.0
+
+    assert tracker.started("a") is None
+    assert value(registry, "nimbusguard_evaluation_lag_seconds_count") == 0
+
+
+def test_overdue_grows_while_no_evaluation_starts() -> None:
+    tracker, _, clock, registry = make()
+    tracker.started("a")
+    tracker.scheduled("a", 15.0)
+    tracker.started("b")
+    tracker.scheduled("b", 30.0)
+    assert value(registry, "nimbusguard_evaluation_overdue_seconds") == 0.0
+
+    clock.now += 25.0
+
+    assert value(registry, "nimbusguard_evaluation_overdue_seconds") == 10.0
+
+
+def test_evaluated_policies_counts_distinct_and_forgets() -> None:
+    tracker, _, _, registry = make()
+    for uid in ("a", "b", "a"):
+        tracker.started(uid)
+    assert value(registry, "nimbusguard_evaluated_policies") == 2
+
+    tracker.forget("a")
+
+    assert value(registry, "nimbusguard_evaluated_policies") == 1
+    assert tracker.evaluated == 1
