@@ -116,7 +116,7 @@ async def test_workflow_and_simulator_decide_alike(monkeypatch: pytest.MonkeyPat
         now = START + 30.0 * i
         cluster.advance(i, demand)
         inp = st.EvaluationInput(key, SPEC, now, f"e{i}", True, last_scaling)
-        final: st.EvaluationState = await COMPILED.ainvoke({"input": inp}, context=ctx)
+        final = await graph.run(COMPILED, inp, ctx)
         decision = final["decision"]
         hour = datetime.datetime.fromtimestamp(now, datetime.UTC)
         obs = Observation(
