@@ -144,6 +144,8 @@ class Evaluator:
         memory: PolicyMemory,
         claims: claims_.Claims,
     ) -> float:
+        """One evaluation of `policy` (its loop holds the runtime's lock); the seconds until
+        the next one. Sets `memory.gone` when the policy turned out deleted or replaced."""
         spec, meta = policy.spec, policy.metadata
         namespace = meta.namespace or "default"
         memory.runtime.reconfigure(spec)

@@ -111,9 +111,16 @@ class Reconciler:
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
-        if policy.status.phase is None:
-            await self.evaluator.write(policy, self.evaluator.initial_status(policy), memory)
+        # The loop first: whatever happens to the initial write, the policy is evaluated.
         memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
+        if policy.status.phase is None:
+            async with memory.runtime.lock:  # before the loop's first evaluation
+                try:
+                    await self.evaluator.write(
+                        policy, self.evaluator.initial_status(policy), memory
+                    )
+                except Exception:
+                    logger.exception("could not write the initial status of %s", memory.runtime.key)
 
     async def _loop(self, uid: str) -> None:
         """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
