@@ -25,16 +25,16 @@ from typing import Any
 import kopf
 
 from api.v1 import groupversion_info as gv
-from controllers import reconciler as reconciler_
+from controllers import claims as claims_, reconciler as reconciler_
 
 RESOURCE = (gv.GROUP, gv.VERSION, gv.PLURAL)
 
 
-def _claims(kwargs: dict[str, Any]) -> reconciler_.Claims:
+def _claims(kwargs: dict[str, Any]) -> claims_.Claims:
     """Who claims a target, from the index kopf passes as a kwarg named after its id."""
-    index: kopf.Index[reconciler_.TargetKey, reconciler_.Claim] = kwargs["policy_targets"]
+    index: kopf.Index[claims_.TargetKey, claims_.Claim] = kwargs["policy_targets"]
 
-    def claims(key: reconciler_.TargetKey) -> list[reconciler_.Claim]:
+    def claims(key: claims_.TargetKey) -> list[claims_.Claim]:
         return list(index.get(key, []))
 
     return claims
@@ -46,10 +46,10 @@ def build_registry() -> kopf.OperatorRegistry:
     @kopf.index(*RESOURCE, id="policy_targets", registry=registry)
     async def policy_targets(
         *, namespace: str | None, spec: kopf.Spec, meta: kopf.Meta, name: str, uid: str, **_: Any
-    ) -> dict[reconciler_.TargetKey, reconciler_.Claim]:
+    ) -> dict[claims_.TargetKey, claims_.Claim]:
         ns = namespace or "default"
-        key = reconciler_.target_key(ns, dict(spec))
-        return {key: (str(meta.get("creationTimestamp") or ""), ns, name, uid)}
+        key = claims_.target_key(ns, dict(spec))
+        return {key: claims_.Claim(str(meta.get("creationTimestamp") or ""), ns, name, uid)}
 
     @kopf.on.event(*RESOURCE, id="observe", registry=registry)
     async def observe(*, event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:

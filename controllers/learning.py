@@ -36,6 +36,7 @@ from nimbusguard.workflow import runtime as runtime_
 logger = logging.getLogger(__name__)
 
 KEY = "qtable.npz"
+MIN_PERSIST_SECONDS = 10
 LABELS = {"app.kubernetes.io/managed-by": "nimbusguard", "app.kubernetes.io/component": "qtable"}
 
 
@@ -233,7 +234,9 @@ async def persist(
     """Write the Q-table when it changed and the persist window has passed (or `force`)."""
     if not rt.learner_ready or not rt.dirty:
         return False
-    interval = policy.spec.ai_config.persist_interval_seconds
+    # Never more often than MIN_PERSIST_SECONDS, whatever the spec says: with a short
+    # persistIntervalSeconds a table would otherwise be written on every evaluation.
+    interval = max(policy.spec.ai_config.persist_interval_seconds, MIN_PERSIST_SECONDS)
     if not force and now - rt.last_persist < interval:
         return False
     try:

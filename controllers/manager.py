@@ -120,6 +120,9 @@ async def run(cfg: st.Settings) -> int:
         )
         probe = asyncio.create_task(_probe_hub(clients.hub, readiness), name="hub-probe")
         elector: leases.LeaderElector | None = None
+        holding: asyncio.Task[None] | None = None
+        # Compiled before leading: it takes CPU time a leader needs for its renewals.
+        compiled = graph.build()
         try:
             if cfg.leader_elect:
                 elector = leases.LeaderElector(
@@ -135,13 +138,20 @@ async def run(cfg: st.Settings) -> int:
                 )
                 if not await _first(elector.acquire(), shutdown.wait()):
                     return 0
+                # Renew from now on: anything slow before the first renewal would close the
+                # fence (the renew deadline counts from the acquiring write).
+                holding = asyncio.create_task(elector.hold(), name="lease")
                 readiness.role = "leader"
                 metrics.leader.set(1)
-            return await _operate(cfg, clients, permits, metrics, readiness, elector, shutdown)
+            return await _operate(
+                cfg, clients, permits, metrics, readiness, elector, shutdown, compiled, holding
+            )
         finally:
-            probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await probe
+            for task in (probe, holding):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             if elector is not None:
                 await elector.release()
             metrics.leader.set(0)
@@ -195,6 +205,10 @@ async def _first(primary: Any, stop: Any) -> bool:
     return False
 
 
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
 def shutdown_deadline(cfg: st.Settings) -> float:
     """How long stopping may take: within one renew deadline minus a retry period, so that
     even when the signal comes right after a renewal and no renewal succeeds afterwards, the
@@ -245,13 +259,15 @@ async def _operate(
     readiness: health.Readiness,
     elector: leases.LeaderElector | None,
     shutdown: asyncio.Event,
+    compiled: graph.Compiled | None = None,
+    holding: asyncio.Task[None] | None = None,
 ) -> int:
     reconciler = reconciler_.Reconciler(
         clients=clients,
         permits=permits,
         metrics=metrics,
         readiness=readiness,
-        graph=graph.build(),
+        graph=compiled or graph.build(),
         identity=cfg.identity,
         may_write=elector.may_act if elector else (lambda: True),
     )
@@ -287,9 +303,8 @@ async def _operate(
 
     watching = asyncio.create_task(mark_watching(), name="ready-flag")
     sweeping = asyncio.create_task(reconciler.sweep_forever(list_uids), name="sweep")
-    holding = asyncio.create_task(
-        elector.hold() if elector else asyncio.Event().wait(), name="lease"
-    )
+    if holding is None:
+        holding = asyncio.create_task(elector.hold() if elector else _forever(), name="lease")
     stopping = asyncio.create_task(shutdown.wait(), name="shutdown")
     exit_code = 0
     try:

@@ -1,116 +1,46 @@
-"""Evaluate ScalingPolicies: the glue between kopf, the workflow, the clients and status.
+"""The per-policy evaluation loops: their lifecycle, from first sight to forgetting.
 
-One `Reconciler` per operator process. Each policy is evaluated by one daemon task at a time
-(its per-policy lock also serializes the change handlers). The reconciler is the only writer
-of `.status`; it keeps what it last wrote, because the watch may deliver our own writes late.
+One `Reconciler` per operator process, fed by the kopf handlers (controllers/handlers.py):
+
+    observe (first sight) → loop: [first delay] → evaluate → wait(interval | wake-up) → …
+    forget  (DELETED, or missing from a periodic LIST: `sweep`) → the loop is cancelled
+    stop    (shutdown / lost Lease) → every loop cancelled at once; nothing starts again
+
+Each policy is evaluated by its own task, one evaluation at a time (its runtime's lock). The
+evaluation itself is controllers/evaluation.py; ownership checks controllers/claims.py; the
+write-ahead scale record controllers/intents.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime
 import logging
 import random
-import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pydantic
 
-from api.v1 import groupversion_info as gv, scalingpolicy_types as types
+from api.v1 import scalingpolicy_types as types
 from controllers import (
-    conditions as cond,
+    claims as claims_,
+    evaluation,
     health,
-    intents,
     learning,
-    notices,
     observability,
     permits as permits_,
-    phases,
-    status,
 )
-from nimbusguard import tenancy
-from nimbusguard.clients import (
-    endpoints,
-    errors,
-    events,
-    kube,
-    policies,
-    resource_metrics,
-    sources,
-    workloads,
-)
-from nimbusguard.workflow import runtime as runtime_, state as st
+from nimbusguard.clients import errors, kube
+from nimbusguard.workflow import graph as graph_, runtime as runtime_
 
 logger = logging.getLogger(__name__)
 
-# (cluster or "", namespace, kind, name) of a target; the kopf index is keyed by it.
-TargetKey = tuple[str, str, str, str]
-# (creationTimestamp, namespace, name, uid) of a policy naming a target.
-Claim = tuple[str, str, str, str]
-Claims = Callable[[TargetKey], list[Claim]]
-
-HPA_CACHE_SECONDS = 30.0
-MAX_BACKOFF = 60.0
+MAX_BACKOFF = evaluation.MAX_BACKOFF
 SWEEP_SECONDS = 60.0
 # Policies seen this soon after start (or takeover) are the initial listing.
 STARTUP_WINDOW = 10.0
-# With nothing new to say, status is still refreshed this often (counters, lastDecision).
-STATUS_REFRESH_SECONDS = 60.0
-
-
-def target_key(namespace: str, spec: Mapping[str, Any]) -> TargetKey:
-    target = spec.get("target") or {}
-    cluster = target.get("cluster") or ""
-    ns = (target.get("namespace") or namespace) if cluster else namespace
-    return (cluster, ns, target.get("kind") or "Deployment", target.get("name") or "")
-
-
-def first_claim(claims: Iterable[Claim]) -> Claim | None:
-    """The policy that owns a target: the oldest, ties broken by namespace/name."""
-    return min(claims, default=None)
-
-
-# What changes with every evaluation without saying anything new: left out when deciding
-# whether a status write is needed (it is still written every STATUS_REFRESH_SECONDS).
-_VOLATILE = ("metrics", "learning", "metricSummary", *intents.RECORD_FIELDS)
-
-
-def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
-    data = {k: v for k, v in status.to_json_dict().items() if k not in _VOLATILE}
-    decision = data.get("lastDecision")
-    if decision is not None:
-        data["lastDecision"] = {
-            k: decision.get(k) for k in ("action", "mode", "fromReplicas", "toReplicas")
-        }
-    data["conditions"] = sorted(
-        (c.get("type"), c.get("status"), c.get("reason")) for c in data.get("conditions") or []
-    )
-    return data
-
-
-@dataclasses.dataclass
-class _Memory:
-    """Per-policy state the reconciler keeps next to the workflow's runtime."""
-
-    runtime: runtime_.PolicyRuntime
-    body: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # newest seen
-    claims: Callable[[TargetKey], list[Claim]] = lambda _: []
-    generation: int | None = None
-    status: types.ScalingPolicyStatus | None = None  # what the last evaluation built
-    written: types.ScalingPolicyStatus | None = None  # what was last written (None: unsure)
-    written_at: float = 0.0
-    # The newest scale record this instance wrote or saw, whether or not the status write
-    # that followed succeeded: never decide from an older one.
-    record: types.ScalingPolicyStatus | None = None
-    failures: int = 0
-    crashes: int = 0  # evaluations in a row that raised
-    seen_at: float = dataclasses.field(default_factory=time.monotonic)  # first sight
-    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
 
 
 class Reconciler:
@@ -121,41 +51,40 @@ class Reconciler:
         permits: permits_.Permits,
         metrics: observability.Metrics,
         readiness: health.Readiness,
-        graph: Any,
+        graph: graph_.Compiled,
         identity: str,
         clock: Callable[[], float] = time.time,
         may_write: Callable[[], bool] = lambda: True,
+        owns: Callable[[str], bool] = lambda _: True,
     ) -> None:
-        self.clients = clients
-        self.permits = permits
         self.metrics = metrics
-        self.readiness = readiness
-        self.graph = graph
-        self.identity = identity
+        # Whether this instance evaluates a policy (uid): a hook for sharding; all by default.
+        self.owns = owns
         self.clock = clock
         # The leadership fence: False once this instance may no longer be the only writer.
-        # Every write (status, scale record, scale, Event, ConfigMap) checks it.
         self.may_write = may_write
+        self.ownership = claims_.Ownership()
+        self.evaluator = evaluation.Evaluator(
+            clients=clients,
+            permits=permits,
+            metrics=metrics,
+            readiness=readiness,
+            graph=graph,
+            identity=identity,
+            ownership=self.ownership,
+            clock=clock,
+            may_write=may_write,
+        )
         self.closing = False  # stopping: no new loops, no new evaluations
         self._started = time.monotonic()
-        self._memory: dict[str, _Memory] = {}
-        self._phases: dict[str, str] = {}
-        # Per (cluster, namespace): when listed, and every HPA's target there.
-        self._hpas: dict[tuple[str, str], tuple[float, list[workloads.HpaTarget]]] = {}
+        self._memory: dict[str, evaluation.PolicyMemory] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
-        # uids of policies known to be gone: their claims in kopf's index (which a relist
-        # never purges) no longer count.
-        self._vanished: set[str] = set()
-        self._claimed: set[str] = set()  # uids seen claiming a target
-
-    @property
-    def _store(self) -> learning.Store:
-        """Where the policies' own Q-tables live (the operator's namespace)."""
-        return learning.Store(self.clients.hub, self.permits.operator_namespace)
 
     # -- entry points used by the kopf handlers ----------------------------------------------
 
-    async def observe(self, body: Mapping[str, Any], claims: Claims, *, wake: bool = False) -> None:
+    async def observe(
+        self, body: Mapping[str, Any], claims: claims_.Claims, *, wake: bool = False
+    ) -> None:
         """A policy was seen: keep its newest body, start its evaluation loop on first sight,
         and wake the loop when the spec changed (or `wake`). Cheap, because our own status
         writes come back here as watch events too."""
@@ -175,16 +104,23 @@ class Reconciler:
         except pydantic.ValidationError as exc:
             if self._rejected.get(uid) != meta.get("generation"):
                 self._rejected[uid] = meta.get("generation")
-                await self._reject(body, exc)
+                await self.evaluator.reject(body, exc)
             return
         self._rejected.pop(uid, None)
-        self._vanished.discard(uid)
+        self.ownership.seen(uid)
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
-        if policy.status.phase is None:
-            await self._write(policy, self._initial_status(policy), memory)
+        # The loop first: whatever happens to the initial write, the policy is evaluated.
         memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
+        if policy.status.phase is None:
+            async with memory.runtime.lock:  # before the loop's first evaluation
+                try:
+                    await self.evaluator.write(
+                        policy, self.evaluator.initial_status(policy), memory
+                    )
+                except Exception:
+                    logger.exception("could not write the initial status of %s", memory.runtime.key)
 
     async def _loop(self, uid: str) -> None:
         """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
@@ -223,32 +159,12 @@ class Reconciler:
             delay = min(MAX_BACKOFF, 2.0**memory.crashes)
             logger.exception("evaluating %s failed; retrying in %.0fs", memory.runtime.key, delay)
             try:
-                await self._failed(memory, exc)
+                await self.evaluator.failed(memory, exc)
             except Exception:
                 logger.exception("could not report the failure of %s", memory.runtime.key)
             return delay
         memory.crashes = 0
         return delay
-
-    async def _failed(self, memory: _Memory, exc: Exception) -> None:
-        policy = types.ScalingPolicy.model_validate(dict(memory.body))
-        previous = intents.newest(memory.status or policy.status, policy.status, memory.record)
-        message = f"the evaluation failed: {type(exc).__name__}: {exc}"[:1024]
-        ready = cond.Update(cond.READY, False, "EvaluationFailed", message)
-        new = previous.model_copy(
-            update={
-                "conditions": cond.apply(
-                    previous.conditions,
-                    [ready],
-                    now=datetime.datetime.fromtimestamp(self.clock(), datetime.UTC),
-                    generation=policy.metadata.generation,
-                )
-            }
-        )
-        was = cond.get(previous.conditions, cond.READY)
-        await self._write(policy, new, memory)
-        if was is None or (was.reason, was.message) != ("EvaluationFailed", message):
-            await self._post(policy, notices.Notice("Warning", "EvaluationFailed", message))
 
     async def sweep(self, live: set[str], listed_at: float) -> int:
         """Forget every policy whose uid is not in `live`, a LIST that started at
@@ -260,8 +176,7 @@ class Reconciler:
             for uid, memory in list(self._memory.items())
             if uid not in live and memory.seen_at < listed_at and memory.body.get("metadata")
         ]
-        stale_claims = set(self._claimed) - live
-        self._vanished |= stale_claims
+        self.ownership.sweep(live)
         for body in gone:
             logger.warning(
                 "%s/%s is gone (missed by the watch); stopping its evaluations",
@@ -291,7 +206,7 @@ class Reconciler:
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         memory = self._memory.pop(uid, None)
         self._rejected.pop(uid, None)
-        self._vanished.add(uid)
+        self.ownership.gone(uid)
         if (
             memory is not None
             and memory.task is not None
@@ -301,10 +216,9 @@ class Reconciler:
             with contextlib.suppress(asyncio.CancelledError):
                 await memory.task
         if memory is not None and self.may_write():
-            await learning.discard(self._store, uid, key)
-        if self._phases.pop(uid, None) is not None or memory is not None:
+            await learning.discard(self.evaluator.store, uid, key)
+        if self.evaluator.drop(uid) or memory is not None:
             self.metrics.forget_policy(key)
-            self.metrics.set_phases(self._phases)
             logger.info("forgot %s; its target keeps its replicas", key)
 
     async def stop(self, deadline: float) -> None:
@@ -329,14 +243,16 @@ class Reconciler:
             return 0
         now = self.clock()
 
-        async def one(memory: _Memory) -> bool:
+        async def one(memory: evaluation.PolicyMemory) -> bool:
             try:
                 policy = types.ScalingPolicy.model_validate(dict(memory.body))
             except pydantic.ValidationError:
                 return False
             if not self.may_write():
                 return False
-            return await learning.persist(self._store, policy, memory.runtime, now, force=True)
+            return await learning.persist(
+                self.evaluator.store, policy, memory.runtime, now, force=True
+            )
 
         jobs = [asyncio.ensure_future(one(m)) for m in list(self._memory.values())]
         if not jobs:
@@ -354,9 +270,7 @@ class Reconciler:
 
     # -- one evaluation ----------------------------------------------------------------------
 
-    async def evaluate(
-        self, body: Mapping[str, Any], claims: Callable[[TargetKey], list[Claim]]
-    ) -> float:
+    async def evaluate(self, body: Mapping[str, Any], claims: claims_.Claims) -> float:
         """Evaluate one adopted policy now; returns the seconds until the next evaluation."""
         uid = body["metadata"]["uid"]
         try:
@@ -364,446 +278,35 @@ class Reconciler:
         except pydantic.ValidationError as exc:
             if self._rejected.get(uid) != body["metadata"].get("generation"):
                 self._rejected[uid] = body["metadata"].get("generation")
-                await self._reject(body, exc)
+                await self.evaluator.reject(body, exc)
             return MAX_BACKOFF
         memory = self._memory.get(uid)
         if memory is None:  # forgotten meanwhile
             return MAX_BACKOFF
+        if not self.owns(uid):  # another shard's policy: nothing at all
+            return min(MAX_BACKOFF, float(policy.spec.scaling.evaluation_interval))
         if not self.may_write():  # not (surely) the leader: observe nothing, write nothing
             return min(MAX_BACKOFF, float(policy.spec.scaling.evaluation_interval))
         async with memory.runtime.lock:
             started = time.perf_counter()
             try:
-                return await self._evaluate(policy, memory, claims)
+                delay = await self.evaluator.run(policy, memory, claims)
             finally:
                 self.metrics.reconcile_duration.labels(handler="evaluate").observe(
                     time.perf_counter() - started
                 )
-
-    async def _evaluate(
-        self,
-        policy: types.ScalingPolicy,
-        memory: _Memory,
-        claims: Callable[[TargetKey], list[Claim]],
-    ) -> float:
-        spec, meta = policy.spec, policy.metadata
-        namespace = meta.namespace or "default"
-        memory.runtime.reconfigure(spec)
-        previous = intents.newest(memory.status or policy.status, policy.status, memory.record)
-        now = self.clock()
-        log = observability.policy_logger(logger, namespace, meta.name, spec.target.cluster)
-        permit = await self.permits.check(policy)
-        if permit.refusal is not None:
-            return await self._refused(policy, memory, previous, permit.refusal, now)
-
-        ref = workloads.TargetRef(
-            kind=spec.target.kind,
-            name=spec.target.name,
-            namespace=(spec.target.namespace or namespace) if spec.target.cluster else namespace,
-            cluster=spec.target.cluster,
-        )
-        api: Any | None = None
-        api_error: errors.ClientError | None = None
-        try:
-            api = await self.clients.get(spec.target.cluster)
-        except errors.ClientError as exc:
-            api_error = exc
-
-        conflict = self._conflict(policy, claims)
-        conflict_known = True
-        if conflict is None and api is not None:
-            conflict, conflict_known = await self._hpa_conflict(api, ref, log)
-
-        rt = memory.runtime
-        extra: list[cond.Update] = []
-        posted: list[notices.Notice] = []
-        if not rt.learner_ready:
-            loaded = await learning.load(self._store, policy, rt)
-            if loaded.condition is not None:
-                extra.append(loaded.condition)
-            posted.extend(loaded.notices)
-        if rt.reset_reason is not None:
-            kept = await learning.keep_replaced(self._store, policy, rt)
-            message = f"the learner starts afresh: {rt.reset_reason}" + (
-                f"; the old Q-table is kept as ConfigMap {kept}" if kept else ""
-            )
-            extra.append(cond.Update(cond.QTABLE_LOADED, False, "QTableReset", message))
-            posted.append(notices.Notice("Warning", "QTableReset", message))
-            rt.reset_reason = None
-
-        decisions_so_far = previous.metrics.total_decisions if previous.metrics else 0
-        inp = st.EvaluationInput(
-            policy=memory.runtime.key,
-            spec=spec,
-            now=now,
-            # Unique per attempt: a record is never mistaken for another evaluation's.
-            evaluation_id=(
-                f"{(meta.uid or '')[:8]}-g{meta.generation or 0}-d{decisions_so_far + 1}-"
-                f"{secrets.token_hex(3)}"
-            ),
-            may_act=not spec.paused and conflict is None,
-            last_scaling_time=intents.last_scaling(previous),
-        )
-        recorder = intents.Recorder(
-            api=self.clients.hub,
-            policy=policy,
-            previous=previous,
-            clock=self.clock,
-            may_write=self.may_write,
-            log=log,
-        )
-
-        async def record_outcome(succeeded: bool) -> None:
-            await recorder.finish(succeeded=succeeded)
-
-        ctx = st.EvaluationContext(
-            target=ref,
-            api=api,
-            api_error=api_error,
-            sources=self._sources(memory.runtime.key, spec, api, ref, permit.endpoint),
-            runtime=memory.runtime,
-            record_intent=recorder.begin,
-            record_outcome=record_outcome,
-        )
-        final: st.EvaluationState = await self.graph.ainvoke({"input": inp}, context=ctx)
-        outcome = status.Outcome.from_state(final)
-        baseline_beaten = learning.baseline_condition(rt, outcome.learned)
-        if baseline_beaten is not None:
-            extra.append(baseline_beaten)
-        transition = learning.transition_notice(outcome.learned)
-        if transition is not None:
-            posted.append(transition)
-        learner_active = (
-            rt.learner.phase == "Active" if rt.learner_ready else previous.phase == "Active"
-        )
-        target_error = final.get("error")
-        if (
-            spec.target.cluster
-            and isinstance(target_error, errors.ApiError)
-            and target_error.status == 401
-        ):
-            self.clients.invalidate(spec.target.cluster)  # re-read the credentials next time
-        evaluated = target_error is None and not spec.paused and conflict is None
-        verdict = phases.assess(
-            phases.Facts(
-                paused=spec.paused,
-                target=ref.describe(),
-                target_error=target_error,
-                conflict=conflict,
-                learner_active=learner_active,
-                previous_phase=previous.phase,
-                evaluated=evaluated,
-                conflict_known=conflict_known,
-            )
-        )
-        new_status = status.build(
-            previous=previous,
-            spec=spec,
-            generation=meta.generation,
-            verdict=verdict,
-            outcome=outcome,
-            evaluated=evaluated and outcome.decision is not None,
-            now=now,
-            last_scale=recorder.action,
-            learning=learning.learning_status(self._store, policy, rt, previous.learning),
-            extra_conditions=tuple(extra),
-        )
-        if recorder.gone:  # deleted, or re-created under the same name: not ours to write
-            await self.forget(policy.model_dump(by_alias=True, mode="json"))
-            return MAX_BACKOFF
-        memory.record = intents.newest(new_status, memory.record)
-        written = await self._write(policy, new_status, memory)
-        for notice in [*notices.derive(previous, new_status, outcome), *posted]:
-            await self._post(policy, notice)
-        if self.may_write():
-            await learning.persist(self._store, policy, rt, now, force=False)
-        self._count(policy, memory, verdict, outcome, log)
-
-        transient = (
-            not written
-            or outcome.scale_error is not None
-            or (target_error is not None and verdict.phase != "Error")
-        )
-        memory.failures = memory.failures + 1 if transient else 0
-        interval = float(spec.scaling.evaluation_interval)
-        if memory.failures:
-            # Retry sooner while a fault is fresh, then settle at the normal cadence.
-            return min(interval, MAX_BACKOFF, 2.0 ** min(memory.failures, 6))
-        return interval
-
-    async def _refused(
-        self,
-        policy: types.ScalingPolicy,
-        memory: _Memory,
-        previous: types.ScalingPolicyStatus,
-        refusal: tenancy.Refusal,
-        now: float,
-    ) -> float:
-        """The operator's configuration forbids this policy: Error, a condition and an Event
-        in its own namespace, and nothing else (no target read, no query, no scale)."""
-        spec, meta = policy.spec, policy.metadata
-        verdict = phases.assess(
-            phases.Facts(
-                paused=spec.paused,
-                target=spec.target.name,
-                target_error=None,
-                conflict=None,
-                learner_active=False,
-                previous_phase=previous.phase,
-                evaluated=False,
-                refusal=(refusal.reason, refusal.message),
-            )
-        )
-        outcome = status.Outcome()
-        new_status = status.build(
-            previous=previous,
-            spec=spec,
-            generation=meta.generation,
-            verdict=verdict,
-            outcome=outcome,
-            evaluated=False,
-            now=now,
-            last_scale=None,
-            learning=previous.learning,
-        )
-        await self._write(policy, new_status, memory)
-        for notice in notices.derive(previous, new_status, outcome):
-            await self._post(policy, notice)
-        self._phases[meta.uid or ""] = verdict.phase
-        self.metrics.set_phases(self._phases)
-        return float(spec.scaling.evaluation_interval)
+        if memory.gone:  # deleted, or re-created under its name: stop, write nothing more
+            await self.forget(dict(memory.body))
+        return delay
 
     # -- pieces ------------------------------------------------------------------------------
 
-    def _remember(self, uid: str, policy: types.ScalingPolicy) -> _Memory:
+    def _remember(self, uid: str, policy: types.ScalingPolicy) -> evaluation.PolicyMemory:
         memory = self._memory.get(uid)
         if memory is None:
             key = f"{policy.metadata.namespace}/{policy.metadata.name}"
-            memory = _Memory(runtime=runtime_.PolicyRuntime.create(key, policy.spec))
+            memory = evaluation.PolicyMemory(
+                runtime=runtime_.PolicyRuntime.create(key, policy.spec)
+            )
             self._memory[uid] = memory
         return memory
-
-    def _initial_status(self, policy: types.ScalingPolicy) -> types.ScalingPolicyStatus:
-        now = self.clock()
-        return types.ScalingPolicyStatus(
-            phase="Initializing",
-            observed_generation=policy.metadata.generation,
-            conditions=cond.apply(
-                [],
-                [cond.Update(cond.READY, None, "Initializing", "validating the target")],
-                now=datetime.datetime.fromtimestamp(now, datetime.UTC),
-                generation=policy.metadata.generation,
-            ),
-        )
-
-    def _conflict(
-        self, policy: types.ScalingPolicy, claims: Callable[[TargetKey], list[Claim]]
-    ) -> str | None:
-        namespace = policy.metadata.namespace or "default"
-        key = target_key(namespace, policy.spec.model_dump(by_alias=True))
-        found = claims(key)
-        self._claimed.update(c[3] for c in found)
-        owner = first_claim(c for c in found if c[3] not in self._vanished)
-        if owner is None or owner[3] == policy.metadata.uid:
-            return None
-        # Another tenant's policy is not named to this one.
-        who = (
-            f"ScalingPolicy {owner[1]}/{owner[2]}"
-            if owner[1] == namespace
-            else ("a ScalingPolicy of another namespace")
-        )
-        return f"{who} already scales this target (the oldest policy wins); this one will not act"
-
-    async def _hpa_conflict(
-        self, api: Any, ref: workloads.TargetRef, log: logging.LoggerAdapter[logging.Logger]
-    ) -> tuple[str | None, bool]:
-        """(why an HPA owns the target, or None; whether that could be checked at all).
-
-        Fails closed: when the HPAs cannot be listed, the policy does not act (Conflict
-        Unknown) rather than fight an autoscaler it cannot see."""
-        cache_key = (ref.cluster or "", ref.namespace)
-        cached = self._hpas.get(cache_key)
-        now = time.monotonic()
-        if cached is None or now - cached[0] > HPA_CACHE_SECONDS:
-            try:
-                targets = await workloads.hpa_targets(api, ref.namespace, ref.cluster)
-            except errors.ClientError as exc:
-                log.info("could not list HorizontalPodAutoscalers: %s", exc)
-                return (
-                    f"cannot tell whether a HorizontalPodAutoscaler also scales "
-                    f"{ref.describe()} (listing them failed: {exc.message}); not acting until "
-                    "it can be checked",
-                    False,
-                )
-            cached = (now, targets)
-            self._hpas[cache_key] = cached
-        hpas = workloads.competing_hpas(cached[1], ref)
-        if not hpas:
-            return None, True
-        return (
-            f"HorizontalPodAutoscaler {', '.join(hpas)} also scales {ref.describe()}; remove it "
-            "or this policy",
-            True,
-        )
-
-    def _sources(
-        self,
-        key: str,
-        spec: types.ScalingPolicySpec,
-        api: Any | None,
-        ref: workloads.TargetRef,
-        endpoint: endpoints.Endpoint | None,
-    ) -> list[sources.MetricSource]:
-        found: list[sources.MetricSource] = []
-        prom = spec.metrics.prometheus
-        if prom is not None and endpoint is not None:
-            found.append(self.permits.prometheus_source(key, prom, endpoint))
-        cpu = spec.metrics.cpu
-        if cpu is not None and api is not None:
-            found.append(
-                resource_metrics.CpuSource(
-                    api=api,
-                    namespace=ref.namespace,
-                    target_utilization=cpu.target_utilization,
-                    cluster=ref.cluster,
-                )
-            )
-        return found
-
-    async def _write(
-        self, policy: types.ScalingPolicy, new: types.ScalingPolicyStatus, memory: _Memory
-    ) -> bool:
-        """Write the evaluation's status, unless nothing but counters and times changed since
-        the last write less than STATUS_REFRESH_SECONDS ago (then it is only remembered)."""
-        previous_write = memory.written or policy.status
-        now = self.clock()
-        memory.status = new
-        if (
-            memory.written is not None
-            and _essence(new) == _essence(memory.written)
-            and now - memory.written_at < STATUS_REFRESH_SECONDS
-        ):
-            return True
-        if not self.may_write():
-            return False
-        # The scale record is written by its own state machine only (controllers/intents.py):
-        # this write can never move it back, whatever view of the status it was built from.
-        body = {k: v for k, v in new.to_json_dict().items() if k not in intents.RECORD_FIELDS}
-        old = previous_write.to_json_dict()
-        # Fields that disappeared must be nulled explicitly in a merge patch.
-        for key in old:
-            if key not in intents.RECORD_FIELDS:
-                body.setdefault(key, None)
-        try:
-            await policies.patch_status(
-                self.clients.hub,
-                policy.metadata.namespace or "default",
-                policy.metadata.name,
-                body,
-                uid=policy.metadata.uid,
-            )
-        except errors.ClientError as exc:
-            logger.warning("status of %s not written: %s", memory.runtime.key, exc)
-            memory.written = None  # unknown now: the next evaluation writes in full
-            return False
-        memory.written, memory.written_at = new, now
-        self.readiness.hub_ok_at = time.monotonic()
-        return True
-
-    async def _post(self, policy: types.ScalingPolicy, notice: notices.Notice) -> None:
-        if not self.may_write():
-            return
-        meta = policy.metadata
-        await events.post(
-            self.clients.hub,
-            events.InvolvedObject(
-                api_version=gv.API_VERSION,
-                kind=gv.KIND,
-                name=meta.name,
-                namespace=meta.namespace or "default",
-                uid=meta.uid or "",
-            ),
-            type_=notice.type,
-            reason=notice.reason,
-            message=notice.message,
-            instance=self.identity,
-        )
-
-    async def _reject(self, body: Mapping[str, Any], exc: pydantic.ValidationError) -> None:
-        """A body the models refuse (the schema should have): phase Error, never a crash."""
-        meta = body.get("metadata", {})
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = f"invalid spec at {where}: {first['msg']}"
-        logger.error("policy %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
-        now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
-        ready = types.Condition(
-            type=cond.READY,
-            status="False",
-            reason="InvalidSpec",
-            message=message,
-            last_transition_time=now,
-            observed_generation=meta.get("generation"),
-        )
-        patch = {"phase": "Error", "conditions": [ready.to_json_dict()]}
-        if not self.may_write():
-            return
-        try:
-            await policies.patch_status(
-                self.clients.hub, meta.get("namespace", "default"), meta.get("name", ""), patch
-            )
-        except errors.ClientError as write_error:
-            logger.warning("could not record the invalid spec: %s", write_error)
-
-    def _count(
-        self,
-        policy: types.ScalingPolicy,
-        memory: _Memory,
-        verdict: phases.Verdict,
-        outcome: status.Outcome,
-        log: logging.LoggerAdapter[logging.Logger],
-    ) -> None:
-        m = self.metrics
-        m.workflows.inc()
-        decision = outcome.decision
-        if decision is not None and outcome.scale_error is None:
-            m.workflows_successful.inc()
-        if decision is not None:
-            m.decisions.labels(action=decision.action, mode=decision.mode).inc()
-            log.info(
-                "decision %s %d→%d (%s): %s",
-                decision.action,
-                decision.from_replicas,
-                decision.to_replicas,
-                decision.mode,
-                decision.reasoning,
-            )
-        if outcome.scaled_to is not None and decision is not None:
-            direction = "up" if outcome.scaled_to > decision.from_replicas else "down"
-            m.scaling_actions.labels(direction=direction).inc()
-        key = memory.runtime.key
-        if outcome.fallback_rung is not None:
-            m.fallbacks.labels(policy=key, rung=outcome.fallback_rung).inc()
-        if outcome.target is not None:
-            current = (
-                outcome.scaled_to if outcome.scaled_to is not None else outcome.target.replicas
-            )
-            m.replicas.labels(policy=key, kind="current").set(current)
-            m.replicas.labels(policy=key, kind="ready").set(outcome.target.ready_replicas)
-        if decision is not None:
-            m.replicas.labels(policy=key, kind="desired").set(decision.to_replicas)
-        if outcome.reading is not None:
-            m.utilization.labels(policy=key).set(outcome.reading.utilization)
-        rt = memory.runtime
-        if rt.learner_ready:
-            m.epsilon.labels(policy=key).set(rt.learner.epsilon)
-            vetoes = rt.learner.shield_interventions - rt.shield_seen
-            if vetoes > 0:
-                m.shield_interventions.labels(policy=key).inc(vetoes)
-            rt.shield_seen = rt.learner.shield_interventions
-        if outcome.learned is not None:
-            m.reward.labels(policy=key).set(outcome.learned.reward)
-            rt.regret_total += outcome.learned.regret
-            m.regret.labels(policy=key).set(rt.regret_total)
-        self._phases[policy.metadata.uid or ""] = verdict.phase
-        m.set_phases(self._phases)

@@ -12,15 +12,28 @@ in-memory checkpointer would grow with every evaluation.
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from nimbusguard.workflow import nodes, state as st
 
+# The compiled evaluation graph (build it once; `run` it per evaluation).
+Compiled = CompiledStateGraph[st.EvaluationState, st.EvaluationContext, Any, Any]
 
-def build() -> Any:
-    """The compiled graph; call `await graph.ainvoke({"input": ...}, context=ctx)`."""
+
+async def run(
+    compiled: Compiled, inp: st.EvaluationInput, ctx: st.EvaluationContext
+) -> st.EvaluationState:
+    """One evaluation through the graph: START → observe → … → report → END."""
+    final = await compiled.ainvoke({"input": inp}, context=ctx)
+    return typing.cast(st.EvaluationState, final)
+
+
+def build() -> Compiled:
+    """The compiled graph; evaluate with `run(graph, inp, ctx)`."""
     g: StateGraph[st.EvaluationState, st.EvaluationContext, Any, Any] = StateGraph(
         st.EvaluationState, context_schema=st.EvaluationContext
     )

@@ -188,10 +188,13 @@ def world(
     replicas: int = 2,
     obj: dict[str, Any] | None = None,
     rec_kwargs: dict[str, Any] | None = None,
+    share: World | None = None,
 ) -> World:
-    clock = Clock()
-    hub = Hub(obj or body())
-    target = Target(replicas, clock)
+    """A reconciler and its world; with `share`, a second instance on the same hub, target
+    and clock (two overlapping operators)."""
+    clock = share.clock if share else Clock()
+    hub = share.hub if share else Hub(obj or body())
+    target = share.target if share else Target(replicas, clock)
     metric = Metric()
     posted: list[tuple[str, str, str]] = []
 
@@ -234,5 +237,5 @@ def world(
         clock=clock,
         **(rec_kwargs or {}),
     )
-    monkeypatch.setattr(rec, "_sources", lambda *_, **__: [metric])
+    monkeypatch.setattr(rec.evaluator, "sources", lambda *_, **__: [metric])
     return World(hub, target, metric, clock, posted, rec)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from controllers import claims
 from nimbusguard.clients import errors, resource_metrics, workloads
 from nimbusguard.scaling import promotion
 from tests.unit.controllers import harness
@@ -115,15 +116,17 @@ async def test_a_policy_missed_by_the_watch_is_forgotten_with_its_claim(
 ) -> None:
     w = harness.world(monkeypatch)
     await w.adopt()
-    old_claim = ("2026-01-01T00:00:00Z", "shop", "web", harness.UID)
-    new_claim = ("2026-02-01T00:00:00Z", "shop", "web2", "uid-new")
+    old_claim = claims.Claim("2026-01-01T00:00:00Z", "shop", "web", harness.UID)
+    new_claim = claims.Claim("2026-02-01T00:00:00Z", "shop", "web2", "uid-new")
     assert harness.UID in w.rec._memory
-    w.rec._conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim])  # sees the claims
+    w.rec.ownership.conflict(
+        _policy(w, "uid-new"), lambda _: [old_claim, new_claim]
+    )  # sees the claims
     listed_at = __import__("time").monotonic()
     assert await w.rec.sweep({"uid-new"}, listed_at) == 1
     assert harness.UID not in w.rec._memory
     # The stale claim in kopf's index no longer puts the new policy in Conflict.
-    assert w.rec._conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim]) is None
+    assert w.rec.ownership.conflict(_policy(w, "uid-new"), lambda _: [old_claim, new_claim]) is None
 
 
 async def test_a_policy_first_seen_after_the_list_started_is_kept(
@@ -218,3 +221,21 @@ async def test_nothing_is_written_once_leadership_is_lost(monkeypatch: pytest.Mo
     await w.rec.run_once(harness.UID)
     assert (len(w.hub.writes), len(w.target.scales), len(w.events)) == (writes, scales, posted)
     assert await w.rec.persist_all(1.0) == 0
+
+
+async def test_a_recreated_policy_of_the_same_name_gets_its_own_loop_and_spec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    await w.rec.observe(w.policy_body(), lambda _: [])
+    recreated = w.policy_body()
+    recreated["metadata"]["uid"] = "uid-new"
+    recreated["spec"]["scaling"]["maxReplicas"] = 7
+    await w.rec.observe(recreated, lambda _: [])
+    try:
+        old, new = w.rec._memory[harness.UID], w.rec._memory["uid-new"]
+        assert old.task is not new.task
+        assert new.runtime.baseline.config.max_replicas == 7
+        assert old.runtime.baseline.config.max_replicas == 20
+    finally:
+        await w.rec.stop(1.0)

@@ -245,6 +245,18 @@ async def test_persist_writes_to_the_operator_namespace_by_uid(cluster: Cluster)
     assert "ownerReferences" not in meta
 
 
+async def test_a_short_persist_interval_is_bounded(cluster: Cluster) -> None:
+    policy = POLICY.model_copy(deep=True)
+    policy.spec.ai_config.persist_interval_seconds = 1
+    rt = _rt()
+    await learning.load(STORE, policy, rt)
+    written = 0
+    for step in range(12):  # an evaluation every 5 s for a minute, learning every time
+        rt.dirty = True
+        written += await learning.persist(STORE, policy, rt, now=1000.0 + 5 * step, force=False)
+    assert written == 6  # one PATCH per MIN_PERSIST_SECONDS, not one per evaluation
+
+
 async def test_discard_deletes_every_table_of_the_policy_and_no_other(cluster: Cluster) -> None:
     rt = _rt()
     await learning.load(STORE, POLICY, rt)

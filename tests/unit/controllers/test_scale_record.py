@@ -99,3 +99,22 @@ async def test_a_crash_between_intent_and_scale_then_restart_after_the_cooldown(
     await w2.evaluate()
     assert len(w2.target.scales) == 2
     assert _gaps(w2.target.scales)[0] >= 60
+
+
+async def test_two_overlapping_instances_never_roll_each_other_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = harness.world(monkeypatch)
+    await a.adopt()
+    b = harness.world(monkeypatch, share=a)  # the other instance, same hub and target
+    stale = a.policy_body()  # what B's watch delivered before A acted
+    await b.adopt()
+    await a.evaluate()  # A scales 2 → 4
+    assert len(a.target.scales) == 1
+    for _ in range(11):  # for 55 s B evaluates from its stale view, A too
+        a.clock.now += 5
+        await b.rec.evaluate(stale, lambda _: [])
+        await a.evaluate()
+    assert len(a.target.scales) == 1, a.target.scales
+    times = [_seconds(t) for t in a.hub.history if t is not None]
+    assert times == sorted(times)

@@ -97,7 +97,7 @@ async def _run(
         may_act=may_act,
         last_scaling_time=last_scaling,
     )
-    final: st.EvaluationState = await COMPILED.ainvoke({"input": inp}, context=ctx)
+    final = await graph.run(COMPILED, inp, ctx)
     return final, intents
 
 

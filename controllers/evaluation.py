@@ -1,0 +1,529 @@
+"""One evaluation of a ScalingPolicy, and the status, Events and metrics it leaves behind.
+
+    permits → target client → ownership (claims, HPAs) → Q-table load → the workflow graph
+    (observe → decide → act → reward → learn → report; the scale record in between, see
+    controllers/intents.py) → phase → status (written only when it says something new, or
+    once a minute) → Events → Q-table persist → metrics
+
+`Evaluator.run` does one pass for a policy whose loop (controllers/reconciler.py) holds its
+lock; every write goes through the leadership fence `may_write`. Nothing here starts tasks
+or keeps loops: that is the reconciler's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pydantic
+
+from api.v1 import groupversion_info as gv, scalingpolicy_types as types
+from controllers import (
+    claims as claims_,
+    conditions as cond,
+    health,
+    intents,
+    learning,
+    notices,
+    observability,
+    permits as permits_,
+    phases,
+    status,
+)
+from nimbusguard import tenancy
+from nimbusguard.clients import (
+    endpoints,
+    errors,
+    events,
+    kube,
+    policies,
+    resource_metrics,
+    sources,
+    workloads,
+)
+from nimbusguard.workflow import graph as graph_, runtime as runtime_, state as st
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = 60.0
+# With nothing new to say, status is still refreshed this often (counters, lastDecision).
+STATUS_REFRESH_SECONDS = 60.0
+
+# What changes with every evaluation without saying anything new: left out when deciding
+# whether a status write is needed (it is still written every STATUS_REFRESH_SECONDS).
+_VOLATILE = ("metrics", "learning", "metricSummary", *intents.RECORD_FIELDS)
+
+
+def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
+    data = {k: v for k, v in status.to_json_dict().items() if k not in _VOLATILE}
+    decision = data.get("lastDecision")
+    if decision is not None:
+        data["lastDecision"] = {
+            k: decision.get(k) for k in ("action", "mode", "fromReplicas", "toReplicas")
+        }
+    learned = status.learning
+    if learned is not None:  # a Q-table write is news (at most once per persist interval)
+        data["learning"] = [learned.q_table_config_map, learned.last_persist_time]
+    data["conditions"] = sorted(
+        (c.get("type"), c.get("status"), c.get("reason")) for c in data.get("conditions") or []
+    )
+    return data
+
+
+@dataclasses.dataclass
+class PolicyMemory:
+    """Per-policy state kept between evaluations, next to the workflow's runtime."""
+
+    runtime: runtime_.PolicyRuntime
+    body: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # newest seen
+    claims: claims_.Claims = lambda _: []
+    generation: int | None = None
+    status: types.ScalingPolicyStatus | None = None  # what the last evaluation built
+    written: types.ScalingPolicyStatus | None = None  # what was last written (None: unsure)
+    written_at: float = 0.0
+    # The newest scale record this instance wrote or saw, whether or not the status write
+    # that followed succeeded: never decide from an older one.
+    record: types.ScalingPolicyStatus | None = None
+    failures: int = 0
+    crashes: int = 0  # evaluations in a row that raised
+    gone: bool = False  # found deleted (or re-created under its name) by an evaluation
+    seen_at: float = dataclasses.field(default_factory=time.monotonic)  # first sight
+    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class Evaluator:
+    """Everything one evaluation needs, shared by all policies of the operator."""
+
+    def __init__(
+        self,
+        *,
+        clients: kube.ClusterClients,
+        permits: permits_.Permits,
+        metrics: observability.Metrics,
+        readiness: health.Readiness,
+        graph: graph_.Compiled,
+        identity: str,
+        ownership: claims_.Ownership,
+        clock: Callable[[], float] = time.time,
+        may_write: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.clients = clients
+        self.permits = permits
+        self.metrics = metrics
+        self.readiness = readiness
+        self.graph = graph
+        self.identity = identity
+        self.ownership = ownership
+        self.clock = clock
+        # The leadership fence: False once this instance may no longer be the only writer.
+        # Every write (status, scale record, scale, Event, ConfigMap) checks it.
+        self.may_write = may_write
+        self.phases: dict[str, str] = {}  # uid → phase, for the per-phase gauge
+
+    def drop(self, uid: str) -> bool:
+        """Forget a policy's phase; True when it had one."""
+        had = self.phases.pop(uid, None) is not None
+        self.metrics.set_phases(self.phases)
+        return had
+
+    @property
+    def store(self) -> learning.Store:
+        """Where the policies' own Q-tables live (the operator's namespace)."""
+        return learning.Store(self.clients.hub, self.permits.operator_namespace)
+
+    async def run(
+        self,
+        policy: types.ScalingPolicy,
+        memory: PolicyMemory,
+        claims: claims_.Claims,
+    ) -> float:
+        """One evaluation of `policy` (its loop holds the runtime's lock); the seconds until
+        the next one. Sets `memory.gone` when the policy turned out deleted or replaced."""
+        spec, meta = policy.spec, policy.metadata
+        namespace = meta.namespace or "default"
+        memory.runtime.reconfigure(spec)
+        previous = intents.newest(memory.status or policy.status, policy.status, memory.record)
+        now = self.clock()
+        log = observability.policy_logger(logger, namespace, meta.name, spec.target.cluster)
+        permit = await self.permits.check(policy)
+        if permit.refusal is not None:
+            return await self._refused(policy, memory, previous, permit.refusal, now)
+
+        ref = workloads.TargetRef(
+            kind=spec.target.kind,
+            name=spec.target.name,
+            namespace=(spec.target.namespace or namespace) if spec.target.cluster else namespace,
+            cluster=spec.target.cluster,
+        )
+        api: Any | None = None
+        api_error: errors.ClientError | None = None
+        try:
+            api = await self.clients.get(spec.target.cluster)
+        except errors.ClientError as exc:
+            api_error = exc
+
+        conflict = self.ownership.conflict(policy, claims)
+        conflict_known = True
+        if conflict is None and api is not None:
+            conflict, conflict_known = await self.ownership.hpa_conflict(api, ref, log)
+
+        rt = memory.runtime
+        extra: list[cond.Update] = []
+        posted: list[notices.Notice] = []
+        if not rt.learner_ready:
+            loaded = await learning.load(self.store, policy, rt)
+            if loaded.condition is not None:
+                extra.append(loaded.condition)
+            posted.extend(loaded.notices)
+        if rt.reset_reason is not None:
+            kept = await learning.keep_replaced(self.store, policy, rt)
+            message = f"the learner starts afresh: {rt.reset_reason}" + (
+                f"; the old Q-table is kept as ConfigMap {kept}" if kept else ""
+            )
+            extra.append(cond.Update(cond.QTABLE_LOADED, False, "QTableReset", message))
+            posted.append(notices.Notice("Warning", "QTableReset", message))
+            rt.reset_reason = None
+
+        decisions_so_far = previous.metrics.total_decisions if previous.metrics else 0
+        inp = st.EvaluationInput(
+            policy=memory.runtime.key,
+            spec=spec,
+            now=now,
+            # Unique per attempt: a record is never mistaken for another evaluation's.
+            evaluation_id=(
+                f"{(meta.uid or '')[:8]}-g{meta.generation or 0}-d{decisions_so_far + 1}-"
+                f"{secrets.token_hex(3)}"
+            ),
+            may_act=not spec.paused and conflict is None,
+            last_scaling_time=intents.last_scaling(previous),
+        )
+        recorder = intents.Recorder(
+            api=self.clients.hub,
+            policy=policy,
+            previous=previous,
+            clock=self.clock,
+            may_write=self.may_write,
+            log=log,
+        )
+
+        async def record_outcome(succeeded: bool) -> None:
+            await recorder.finish(succeeded=succeeded)
+
+        ctx = st.EvaluationContext(
+            target=ref,
+            api=api,
+            api_error=api_error,
+            sources=self.sources(memory.runtime.key, spec, api, ref, permit.endpoint),
+            runtime=memory.runtime,
+            record_intent=recorder.begin,
+            record_outcome=record_outcome,
+        )
+        final = await graph_.run(self.graph, inp, ctx)
+        outcome = status.Outcome.from_state(final)
+        baseline_beaten = learning.baseline_condition(rt, outcome.learned)
+        if baseline_beaten is not None:
+            extra.append(baseline_beaten)
+        transition = learning.transition_notice(outcome.learned)
+        if transition is not None:
+            posted.append(transition)
+        learner_active = (
+            rt.learner.phase == "Active" if rt.learner_ready else previous.phase == "Active"
+        )
+        target_error = final.get("error")
+        if (
+            spec.target.cluster
+            and isinstance(target_error, errors.ApiError)
+            and target_error.status == 401
+        ):
+            self.clients.invalidate(spec.target.cluster)  # re-read the credentials next time
+        evaluated = target_error is None and not spec.paused and conflict is None
+        verdict = phases.assess(
+            phases.Facts(
+                paused=spec.paused,
+                target=ref.describe(),
+                target_error=target_error,
+                conflict=conflict,
+                learner_active=learner_active,
+                previous_phase=previous.phase,
+                evaluated=evaluated,
+                conflict_known=conflict_known,
+            )
+        )
+        new_status = status.build(
+            previous=previous,
+            spec=spec,
+            generation=meta.generation,
+            verdict=verdict,
+            outcome=outcome,
+            evaluated=evaluated and outcome.decision is not None,
+            now=now,
+            last_scale=recorder.action,
+            learning=learning.learning_status(self.store, policy, rt, previous.learning),
+            extra_conditions=tuple(extra),
+        )
+        if recorder.gone:  # deleted, or re-created under the same name: not ours to write
+            memory.gone = True
+            return MAX_BACKOFF
+        memory.record = intents.newest(new_status, memory.record)
+        written = await self.write(policy, new_status, memory)
+        for notice in [*notices.derive(previous, new_status, outcome), *posted]:
+            await self.post(policy, notice)
+        if self.may_write():
+            await learning.persist(self.store, policy, rt, now, force=False)
+        self._count(policy, memory, verdict, outcome, log)
+
+        transient = (
+            not written
+            or outcome.scale_error is not None
+            or (target_error is not None and verdict.phase != "Error")
+        )
+        memory.failures = memory.failures + 1 if transient else 0
+        interval = float(spec.scaling.evaluation_interval)
+        if memory.failures:
+            # Retry sooner while a fault is fresh, then settle at the normal cadence.
+            return min(interval, MAX_BACKOFF, 2.0 ** min(memory.failures, 6))
+        return interval
+
+    async def failed(self, memory: PolicyMemory, exc: Exception) -> None:
+        policy = types.ScalingPolicy.model_validate(dict(memory.body))
+        previous = intents.newest(memory.status or policy.status, policy.status, memory.record)
+        message = f"the evaluation failed: {type(exc).__name__}: {exc}"[:1024]
+        ready = cond.Update(cond.READY, False, "EvaluationFailed", message)
+        new = previous.model_copy(
+            update={
+                "conditions": cond.apply(
+                    previous.conditions,
+                    [ready],
+                    now=datetime.datetime.fromtimestamp(self.clock(), datetime.UTC),
+                    generation=policy.metadata.generation,
+                )
+            }
+        )
+        was = cond.get(previous.conditions, cond.READY)
+        await self.write(policy, new, memory)
+        if was is None or (was.reason, was.message) != ("EvaluationFailed", message):
+            await self.post(policy, notices.Notice("Warning", "EvaluationFailed", message))
+
+    async def _refused(
+        self,
+        policy: types.ScalingPolicy,
+        memory: PolicyMemory,
+        previous: types.ScalingPolicyStatus,
+        refusal: tenancy.Refusal,
+        now: float,
+    ) -> float:
+        """The operator's configuration forbids this policy: Error, a condition and an Event
+        in its own namespace, and nothing else (no target read, no query, no scale)."""
+        spec, meta = policy.spec, policy.metadata
+        verdict = phases.assess(
+            phases.Facts(
+                paused=spec.paused,
+                target=spec.target.name,
+                target_error=None,
+                conflict=None,
+                learner_active=False,
+                previous_phase=previous.phase,
+                evaluated=False,
+                refusal=(refusal.reason, refusal.message),
+            )
+        )
+        outcome = status.Outcome()
+        new_status = status.build(
+            previous=previous,
+            spec=spec,
+            generation=meta.generation,
+            verdict=verdict,
+            outcome=outcome,
+            evaluated=False,
+            now=now,
+            last_scale=None,
+            learning=previous.learning,
+        )
+        await self.write(policy, new_status, memory)
+        for notice in notices.derive(previous, new_status, outcome):
+            await self.post(policy, notice)
+        self.phases[meta.uid or ""] = verdict.phase
+        self.metrics.set_phases(self.phases)
+        return float(spec.scaling.evaluation_interval)
+
+    def initial_status(self, policy: types.ScalingPolicy) -> types.ScalingPolicyStatus:
+        now = self.clock()
+        return types.ScalingPolicyStatus(
+            phase="Initializing",
+            observed_generation=policy.metadata.generation,
+            conditions=cond.apply(
+                [],
+                [cond.Update(cond.READY, None, "Initializing", "validating the target")],
+                now=datetime.datetime.fromtimestamp(now, datetime.UTC),
+                generation=policy.metadata.generation,
+            ),
+        )
+
+    def sources(
+        self,
+        key: str,
+        spec: types.ScalingPolicySpec,
+        api: Any | None,
+        ref: workloads.TargetRef,
+        endpoint: endpoints.Endpoint | None,
+    ) -> list[sources.MetricSource]:
+        found: list[sources.MetricSource] = []
+        prom = spec.metrics.prometheus
+        if prom is not None and endpoint is not None:
+            found.append(self.permits.prometheus_source(key, prom, endpoint))
+        cpu = spec.metrics.cpu
+        if cpu is not None and api is not None:
+            found.append(
+                resource_metrics.CpuSource(
+                    api=api,
+                    namespace=ref.namespace,
+                    target_utilization=cpu.target_utilization,
+                    cluster=ref.cluster,
+                )
+            )
+        return found
+
+    async def write(
+        self, policy: types.ScalingPolicy, new: types.ScalingPolicyStatus, memory: PolicyMemory
+    ) -> bool:
+        """Write the evaluation's status, unless nothing but counters and times changed since
+        the last write less than STATUS_REFRESH_SECONDS ago (then it is only remembered)."""
+        previous_write = memory.written or policy.status
+        now = self.clock()
+        memory.status = new
+        if (
+            memory.written is not None
+            and _essence(new) == _essence(memory.written)
+            and now - memory.written_at < STATUS_REFRESH_SECONDS
+        ):
+            return True
+        if not self.may_write():
+            return False
+        # The scale record is written by its own state machine only (controllers/intents.py):
+        # this write can never move it back, whatever view of the status it was built from.
+        body = {k: v for k, v in new.to_json_dict().items() if k not in intents.RECORD_FIELDS}
+        old = previous_write.to_json_dict()
+        # Fields that disappeared must be nulled explicitly in a merge patch.
+        for key in old:
+            if key not in intents.RECORD_FIELDS:
+                body.setdefault(key, None)
+        try:
+            await policies.patch_status(
+                self.clients.hub,
+                policy.metadata.namespace or "default",
+                policy.metadata.name,
+                body,
+                uid=policy.metadata.uid,
+            )
+        except errors.ClientError as exc:
+            logger.warning("status of %s not written: %s", memory.runtime.key, exc)
+            memory.written = None  # unknown now: the next evaluation writes in full
+            return False
+        memory.written, memory.written_at = new, now
+        self.readiness.hub_ok_at = time.monotonic()
+        return True
+
+    async def post(self, policy: types.ScalingPolicy, notice: notices.Notice) -> None:
+        if not self.may_write():
+            return
+        meta = policy.metadata
+        await events.post(
+            self.clients.hub,
+            events.InvolvedObject(
+                api_version=gv.API_VERSION,
+                kind=gv.KIND,
+                name=meta.name,
+                namespace=meta.namespace or "default",
+                uid=meta.uid or "",
+            ),
+            type_=notice.type,
+            reason=notice.reason,
+            message=notice.message,
+            instance=self.identity,
+        )
+
+    async def reject(self, body: Mapping[str, Any], exc: pydantic.ValidationError) -> None:
+        """A body the models refuse (the schema should have): phase Error, never a crash."""
+        meta = body.get("metadata", {})
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"invalid spec at {where}: {first['msg']}"
+        logger.error("policy %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+        now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+        ready = types.Condition(
+            type=cond.READY,
+            status="False",
+            reason="InvalidSpec",
+            message=message,
+            last_transition_time=now,
+            observed_generation=meta.get("generation"),
+        )
+        patch = {"phase": "Error", "conditions": [ready.to_json_dict()]}
+        if not self.may_write():
+            return
+        try:
+            await policies.patch_status(
+                self.clients.hub, meta.get("namespace", "default"), meta.get("name", ""), patch
+            )
+        except errors.ClientError as write_error:
+            logger.warning("could not record the invalid spec: %s", write_error)
+
+    def _count(
+        self,
+        policy: types.ScalingPolicy,
+        memory: PolicyMemory,
+        verdict: phases.Verdict,
+        outcome: status.Outcome,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        m = self.metrics
+        m.workflows.inc()
+        decision = outcome.decision
+        if decision is not None and outcome.scale_error is None:
+            m.workflows_successful.inc()
+        if decision is not None:
+            m.decisions.labels(action=decision.action, mode=decision.mode).inc()
+            log.info(
+                "decision %s %d→%d (%s): %s",
+                decision.action,
+                decision.from_replicas,
+                decision.to_replicas,
+                decision.mode,
+                decision.reasoning,
+            )
+        if outcome.scaled_to is not None and decision is not None:
+            direction = "up" if outcome.scaled_to > decision.from_replicas else "down"
+            m.scaling_actions.labels(direction=direction).inc()
+        key = memory.runtime.key
+        if outcome.fallback_rung is not None:
+            m.fallbacks.labels(policy=key, rung=outcome.fallback_rung).inc()
+        if outcome.target is not None:
+            current = (
+                outcome.scaled_to if outcome.scaled_to is not None else outcome.target.replicas
+            )
+            m.replicas.labels(policy=key, kind="current").set(current)
+            m.replicas.labels(policy=key, kind="ready").set(outcome.target.ready_replicas)
+        if decision is not None:
+            m.replicas.labels(policy=key, kind="desired").set(decision.to_replicas)
+        if outcome.reading is not None:
+            m.utilization.labels(policy=key).set(outcome.reading.utilization)
+        rt = memory.runtime
+        if rt.learner_ready:
+            m.epsilon.labels(policy=key).set(rt.learner.epsilon)
+            vetoes = rt.learner.shield_interventions - rt.shield_seen
+            if vetoes > 0:
+                m.shield_interventions.labels(policy=key).inc(vetoes)
+            rt.shield_seen = rt.learner.shield_interventions
+        if outcome.learned is not None:
+            m.reward.labels(policy=key).set(outcome.learned.reward)
+            rt.regret_total += outcome.learned.regret
+            m.regret.labels(policy=key).set(rt.regret_total)
+        self.phases[policy.metadata.uid or ""] = verdict.phase
+        m.set_phases(self.phases)
