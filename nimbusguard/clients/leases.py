@@ -101,18 +101,20 @@ class LeaderElector:
     async def hold(self) -> None:
         """Renew until renewal fails for the renew deadline; then raise LeadershipLostError.
 
-        Each attempt is bounded by what is left of the renew deadline, so a hung call cannot
-        carry the leader past it."""
+        Each attempt is bounded by what is left of the renew deadline (at least one retry
+        period): a hung call cannot carry the leader past it. A process that was starved of
+        CPU past the deadline (the fence closed meanwhile: nothing was written) makes one
+        more attempt; it succeeds only if nobody took the Lease (the replace carries the
+        resourceVersion it read), else leadership is lost."""
         while True:
             await asyncio.sleep(self.settings.retry_period)
             left = self.valid_until - self._monotonic()
             renewed = False
-            if left > 0:
-                try:
-                    async with asyncio.timeout(left):
-                        renewed = await self._try_acquire_or_renew()
-                except TimeoutError:
-                    logger.warning("renewing the lease did not finish within the renew deadline")
+            try:
+                async with asyncio.timeout(max(left, self.settings.retry_period)):
+                    renewed = await self._try_acquire_or_renew()
+            except TimeoutError:
+                logger.warning("renewing the lease did not finish within the renew deadline")
             if not renewed and (
                 self._monotonic() >= self.valid_until
                 or self.leader not in (None, self.settings.identity)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import time
 import types as pytypes
 from typing import Any
@@ -91,3 +92,25 @@ async def test_the_fence_is_closed_before_a_standby_may_lead(coord: FakeCoordina
     # duration later; the fence closes a whole (lease duration - renew deadline) before that.
     assert elector.valid_until <= before + SETTINGS.renew_deadline + 0.1
     assert elector.valid_until < before + SETTINGS.lease_duration
+
+
+async def test_a_standby_counts_the_lease_duration_from_when_its_read_returned(
+    coord: FakeCoordination,
+) -> None:
+    other = leases.LeaderElector(None, dataclasses.replace(SETTINGS, identity="b"))  # type: ignore[arg-type]
+    await other.acquire()  # "b" holds the Lease and then stops renewing
+    answered: list[float] = []
+    real_read = coord.read_namespaced_lease
+
+    async def slow_read(name: str, namespace: str) -> Any:
+        await asyncio.sleep(0.4)  # a slow API server
+        lease = await real_read(name, namespace)
+        answered.append(time.monotonic())
+        return lease
+
+    coord.read_namespaced_lease = slow_read  # type: ignore[method-assign]
+    standby = leases.LeaderElector(None, SETTINGS)  # type: ignore[arg-type]
+    await asyncio.wait_for(standby.acquire(), timeout=10)
+    took_over = time.monotonic()
+    # The Lease records whole seconds; a clock started before the read would be 0.4 s early.
+    assert took_over - answered[0] >= int(SETTINGS.lease_duration) - 0.05
