@@ -23,13 +23,21 @@ def test_a_leader_cut_off_from_the_hub_never_writes_after_the_new_leader(chaos: 
     for name in names:
         chaos.demand(name, 3)
 
+    # Still as paired: a leader that lost its Lease on its own (renewals starved by its
+    # start-up burst) would make the rest meaningless; say so rather than fail obscurely.
+    assert leader.process.running(), "the leader lost its Lease before the fault"
+    assert h.lease_holder(chaos.api, chaos.ns) == leader.user, "the Lease moved before the fault"
+    cut = chaos.audit.mark()
     leader.proxy.blackhole()
     support.wait_until(
         lambda: h.lease_holder(chaos.api, chaos.ns) == standby.user,
         timeout=LEASE_DURATION + 30,
         what="the standby to take the Lease",
     )
-    first_new = min(e.received for e in chaos.writes(user=standby.user))
+    # The new leader's first write that took effect (its start-up attempts to create the
+    # Lease, refused while the old leader held it, do not count).
+    taken = chaos.audit.writes(since=cut, namespace=chaos.ns, user=standby.user, succeeded=True)
+    first_new = min(e.received for e in taken)
     # The partition heals after the takeover: whatever the old leader still had queued
     # would land now.
     leader.proxy.restore()
