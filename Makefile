@@ -79,7 +79,7 @@ endif
 
 # pytest-xdist workers for the e2e tests; each worker starts its own local clusters (session
 # fixtures are per worker) and runs whole modules (--dist loadfile). 0 runs in this process.
-E2E_WORKERS ?= 0
+E2E_WORKERS ?= 2
 ifeq ($(E2E_WORKERS),0)
 E2E_XDIST :=
 else

@@ -191,11 +191,17 @@ def _local_backend() -> Iterator[E2EClusters]:
 
 
 @pytest.fixture(scope="session")
+def e2e_backend() -> str:
+    """The backend of this session (kubeconfig, kind or local), without starting anything."""
+    return support.choose_backend(dict(os.environ), _docker_answers)
+
+
+@pytest.fixture(scope="session")
 def e2e_clusters(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, e2e_backend: str
 ) -> Iterator[E2EClusters]:
     """The hub and member clusters of this session (see the module docstring)."""
-    backend = support.choose_backend(dict(os.environ), _docker_answers)
+    backend = e2e_backend
     if backend == "kubeconfig":
         yield _kubeconfig_backend()
     elif backend == "kind":

@@ -235,6 +235,14 @@ class Chaos:
                     raise
 
 
+def conditions(chaos: Chaos, name: str) -> dict[str, tuple[str, str]]:
+    """Policy `name`'s conditions: type -> (status, reason)."""
+    return {
+        c["type"]: (c["status"], c["reason"])
+        for c in h.status(chaos.api, chaos.ns, name).get("conditions", [])
+    }
+
+
 def gaps(events: list[AuditEvent]) -> list[float]:
     """Seconds between consecutive events (server receive times)."""
     times = [e.received for e in events]
