@@ -189,7 +189,7 @@ class RealNode:
         kubelet_port, healthz_port = ports.free_ports(2)
         self.layout = cfg.RealNodeLayout(
             root=self.root,
-            containerd_root=_cache_root() / "realnode-containerd",
+            containerd_root=_containerd_root(self.root),
             subnet_index=_free_subnet_index(self.root),
             kubelet_port=kubelet_port,
             kubelet_healthz_port=healthz_port,
@@ -260,6 +260,8 @@ class RealNode:
             ),
             "ctr version answers",
         )
+        if layout.containerd_root.parent != self.root:
+            _claim(layout.containerd_root, containerd)
         _load_image(layout, ctr, pause, log=containerd.log)
 
         self._progress("real node: kubelet")
@@ -351,6 +353,28 @@ class RealNode:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2))
         temporary.replace(path)
+
+
+# ---------------------------------------------------------------------- containerd's root
+
+_OWNER = "owner.json"
+
+
+def _containerd_root(root: Path) -> Path:
+    """The shared root in the cache (images imported once), unless another real node's
+    containerd runs on it now: then a root of this node's own (images imported again)."""
+    shared = _cache_root() / "realnode-containerd"
+    try:
+        owner = ProcessRecord.from_dict(json.loads((shared / _OWNER).read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return shared
+    if Child.adopt("containerd", owner, cwd=shared).running():
+        return root / "containerd-root"
+    return shared
+
+
+def _claim(containerd_root: Path, containerd: Child) -> None:
+    (containerd_root / _OWNER).write_text(json.dumps(containerd.record().as_dict()))
 
 
 # ---------------------------------------------------------------------- network

@@ -558,6 +558,32 @@ def test_prometheus_scrapes_metrics_through_the_service(
         )  # fmt: skip
 
 
+def test_a_missing_image_fails_at_once_with_the_pods_events(
+    e2e_clusters: support.E2EClusters, hub_api: Any, default_installed: None
+) -> None:
+    """Bad input (a wrong IMG): the wait fails with the reason and the Pod's events, not a
+    timeout with nothing."""
+    _wait_ready_pods(e2e_clusters, hub_api, 1)
+    deployment = "deployment/nimbusguard-controller-manager"
+    missing = "localhost/nimbusguard-operator:no-such-tag"
+    hub = e2e_clusters.hub_context
+    e2e_clusters.kubectl(hub, "set", "image", "-n", SYSTEM, deployment, f"manager={missing}")
+    try:
+        began = time.monotonic()
+        with pytest.raises(pytest.fail.Exception) as failure:
+            _wait_ready_pods(e2e_clusters, hub_api, 1, timeout=120)
+        message = str(failure.value)
+        assert time.monotonic() - began < 110, "waited for the timeout instead of failing"
+        assert "ErrImageNeverPull" in message, message
+        assert missing in message, message  # the kubelet's event names the image
+    finally:
+        image = f"manager={operator_image.IMAGE}"
+        e2e_clusters.kubectl(hub, "set", "image", "-n", SYSTEM, deployment, image)
+        # The failing Pod is still there until the rollout removes it: wait for the rollout.
+        e2e_clusters.kubectl(hub, "rollout", "status", "-n", SYSTEM, deployment, "--timeout=100s")
+        _wait_ready_pods(e2e_clusters, hub_api, 1)
+
+
 # ---------------------------------------------------------------- config/overlays/prod
 
 
