@@ -22,6 +22,11 @@ RUN /opt/nimbusguard/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/nimbusguard/bin/pip install --no-deps /wheels/*.whl
 # The installer is a build tool too: the final image cannot install anything.
 RUN /opt/nimbusguard/bin/python -m pip uninstall --yes pip setuptools
+# A name for the runtime UID: kopf asks getpass.getuser(), which fails for a UID without a
+# passwd entry ("getpwuid(): uid not found: 65532"), and the operator exits. Made here, copied
+# below: the final stage runs nothing.
+RUN echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+ && echo 'nonroot:x:65532:' >> /etc/group
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="nimbusguard-operator" \
@@ -29,6 +34,7 @@ LABEL org.opencontainers.image.title="nimbusguard-operator" \
       org.opencontainers.image.source="https://github.com/nimbusguard/nimbusguard-operator" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /opt/nimbusguard /opt/nimbusguard
+COPY --from=builder /etc/passwd /etc/group /etc/
 ENV PATH=/opt/nimbusguard/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -202,8 +202,9 @@ operator-sdk: ## Build the pinned operator-sdk CLI from the Go module proxy (cac
 	./hack/operator-sdk.sh
 
 .PHONY: envtest
-envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok and metrics-server (cached outside the repo).
+envtest: ## Build the pinned kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, metrics-server, and the real node's kubelet and containerd (cached outside the repo).
 	./hack/envtest.sh
+	./hack/realnode-binaries.sh
 
 .PHONY: container-tools
 container-tools: ## Install podman, runc, mmdebstrap, the CNI plugins and iptables from Debian if missing.

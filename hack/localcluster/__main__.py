@@ -47,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run metrics-server (pod CPU through metrics.k8s.io)",
     )
     up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also add a real node (kubelet + containerd, tainted) to the first cluster",
+    )
+    up.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        help="with --real-node: a podman image to load into the node (repeatable)",
+    )
+    up.add_argument(
         "--foreground",
         action="store_true",
         help="keep running until Ctrl-C/SIGTERM, then stop the clusters",
@@ -69,6 +80,7 @@ def up(options: argparse.Namespace, workdir: Path) -> int:
             workdir=workdir,
             nodes=options.nodes,
             metrics_server=options.metrics_server,
+            real_node=options.real_node,
             detached=not options.foreground,
             timeout=options.timeout,
             progress=_say,
@@ -76,6 +88,8 @@ def up(options: argparse.Namespace, workdir: Path) -> int:
     except ValueError as error:
         raise LocalClusterError(str(error)) from error
     seconds = local.start()
+    if local.real_node is not None and options.image:
+        local.real_node.load_images(options.image)
     _say(f"{len(names)} cluster(s) up in {seconds:.1f}s")
     print(f"export KUBECONFIG={local.kubeconfig}")
     print(f"# contexts: {', '.join(local.names)}; kubectl {local.kubectl.parent}/kubectl")

@@ -72,6 +72,8 @@ def apiserver(layout: ClusterLayout, binaries: Binaries) -> list[str]:
         f"--proxy-client-cert-file={files.front_proxy_client_cert}",
         f"--proxy-client-key-file={files.front_proxy_client_key}",
         "--allow-privileged=true",
+        # The real node's name does not resolve; its InternalIP is where its kubelet listens.
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
         "--endpoint-reconciler-type=none",
         "--profiling=false",
     ]

@@ -43,6 +43,7 @@ from hack.localcluster import (
     layout as lay,
     pki,
     ports,
+    realnode,
     resources,
     rest,
 )
@@ -147,6 +148,8 @@ class LocalClusters:
     `binaries`: from `make envtest` when None. `nodes`: fake nodes per cluster.
     `metrics_server`: also run metrics-server and register metrics.k8s.io (pod CPU emulated by
     kwok from the pod annotation `kwok.x-k8s.io/usage-cpu`, e.g. "250m").
+    `real_node`: also add one real node (kubelet + containerd) to the first cluster, tainted so
+    only pods that tolerate it run there (hack/localcluster/realnode.py); `self.real_node`.
     `timeout`: seconds each readiness wait may take before the start fails.
     `progress`: called with one-line progress messages.
     `audit`: each API server writes an audit log of writes (hack/localcluster/audit.py),
@@ -164,6 +167,7 @@ class LocalClusters:
         binaries: binaries_mod.Binaries | None = None,
         nodes: int = 2,
         metrics_server: bool = False,
+        real_node: bool = False,
         detached: bool = False,
         timeout: float = 120.0,
         progress: Progress | None = None,
@@ -179,6 +183,8 @@ class LocalClusters:
         self._binaries = binaries
         self._nodes = nodes
         self._metrics_server = metrics_server
+        self._real_node = real_node
+        self.real_node: realnode.RealNode | None = None
         self._detached = detached
         self._timeout = timeout
         self._progress = progress or (lambda _message: None)
@@ -215,6 +221,12 @@ class LocalClusters:
         self._install_cleanup()
         try:
             self._bring_up(binaries)
+            if self._real_node:
+                self._progress("adding the real node")
+                self.real_node = realnode.RealNode.for_clusters(
+                    self, timeout=self._timeout, progress=self._progress, detached=self._detached
+                )
+                self.real_node.start()
         except BaseException:
             self._teardown(keep_logs=True)
             raise
@@ -278,11 +290,19 @@ class LocalClusters:
 
     def status(self) -> list[ComponentStatus]:
         """Every component of every cluster, alive or not."""
-        return [
+        lines = [
             ComponentStatus(name, component, child.pid, child.running(), child.log)
             for name, cluster in self._clusters.items()
             for component, child in cluster.children.items()
         ]
+        if self._workdir is not None and self._names:
+            lines += [
+                ComponentStatus(self._names[0], component, pid, running, log)
+                for component, pid, running, log in realnode.recorded_status(
+                    self._workdir / realnode.DIRECTORY
+                )
+            ]
+        return lines
 
     def apiserver_ready(self, name: str) -> bool:
         """Whether cluster `name`'s API server answers /readyz with 200 now."""
@@ -517,6 +537,9 @@ class LocalClusters:
             )
 
     def _teardown(self, *, keep_logs: bool) -> None:
+        if self._workdir is not None:  # its pods and kubelet first, while the API server runs
+            own = self.real_node.children if self.real_node else None
+            realnode.teardown(self._workdir / realnode.DIRECTORY, keep_logs=keep_logs, own=own)
         # etcd last: an API server whose etcd is gone hangs in its graceful shutdown.
         for wave in ([n for n in lay.COMPONENTS if n != lay.ETCD], [lay.ETCD]):
             stop_all(
