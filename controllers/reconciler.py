@@ -25,6 +25,7 @@ import pydantic
 
 from api.v1 import scalingpolicy_types as types
 from controllers import (
+    cadence as cadence_,
     claims as claims_,
     evaluation,
     health,
@@ -79,6 +80,7 @@ class Reconciler:
         self._started = time.monotonic()
         self._memory: dict[str, evaluation.PolicyMemory] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
+        self.cadence = cadence_.Cadence(metrics)  # lag and overdue: is this process keeping up?
 
     # -- entry points used by the kopf handlers ----------------------------------------------
 
@@ -111,6 +113,7 @@ class Reconciler:
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
+        self.metrics.owned_policies.set(len(self._memory))
         if policy.status.phase is None:
             await self.evaluator.write(policy, self.evaluator.initial_status(policy), memory)
         memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
@@ -124,7 +127,12 @@ class Reconciler:
         await asyncio.sleep(self.first_delay(float(scaling.get("evaluationInterval") or 30)))
         while (memory := self._memory.get(uid)) is not None and not self.closing:
             memory.wake.clear()
+            if self.owns(uid):
+                self.cadence.started(uid)
+            else:  # another replica's shard: not late, not evaluated here
+                self.cadence.forget(uid)
             delay = await self.run_once(uid)
+            self.cadence.scheduled(uid, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
 
@@ -200,6 +208,8 @@ class Reconciler:
         memory = self._memory.pop(uid, None)
         self._rejected.pop(uid, None)
         self.ownership.gone(uid)
+        self.cadence.forget(uid)
+        self.metrics.owned_policies.set(len(self._memory))
         if (
             memory is not None
             and memory.task is not None
