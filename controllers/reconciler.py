@@ -113,7 +113,7 @@ class Reconciler:
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
-        self.metrics.owned_policies.set(len(self._memory))
+        self.metrics.owned_policies.set(sum(1 for u in self._memory if self.owns(u)))
         if policy.status.phase is None:
             await self.evaluator.write(policy, self.evaluator.initial_status(policy), memory)
         memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
@@ -129,10 +129,12 @@ class Reconciler:
             memory.wake.clear()
             if self.owns(uid):
                 self.cadence.started(uid)
-            else:  # another replica's shard: not late, not evaluated here
+                delay = await self.run_once(uid)
+                self.cadence.scheduled(uid, delay)
+            else:  # another replica's shard: look again one interval later, parse nothing
                 self.cadence.forget(uid)
-            delay = await self.run_once(uid)
-            self.cadence.scheduled(uid, delay)
+                scaling = (memory.body.get("spec") or {}).get("scaling") or {}
+                delay = min(MAX_BACKOFF, float(scaling.get("evaluationInterval") or 30))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
 
@@ -199,6 +201,17 @@ class Reconciler:
             except errors.ClientError as exc:
                 logger.warning("could not list ScalingPolicies to find vanished ones: %s", exc)
 
+    async def quiesce(self, shards: frozenset[int]) -> None:
+        """Shards were given up (`owns` is already False for their policies): return once no
+        evaluation of a policy this instance no longer owns is in flight, so that the next
+        holder of the shard never overlaps it."""
+        del shards  # which policies they held is what `owns` says now
+        for uid, memory in list(self._memory.items()):
+            if not self.owns(uid):
+                async with memory.runtime.lock:
+                    self.cadence.forget(uid)
+        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
+
     async def forget(self, body: Mapping[str, Any]) -> None:
         """The policy is gone (or going): stop its loop, drop its series and memory. The target
         keeps its replicas."""
@@ -209,7 +222,7 @@ class Reconciler:
         self._rejected.pop(uid, None)
         self.ownership.gone(uid)
         self.cadence.forget(uid)
-        self.metrics.owned_policies.set(len(self._memory))
+        self.metrics.owned_policies.set(sum(1 for u in self._memory if self.owns(u)))
         if (
             memory is not None
             and memory.task is not None
