@@ -18,6 +18,7 @@ BODY: dict[str, Any] = {
         "namespace": "ns",
         "uid": "u1",
         "labels": {"team": "a"},
+        "managedFields": [{"manager": "nimbusguard", "fieldsV1": {"f:status": {}}}] * 20,
         "annotations": {"note": "x", f"{gv.GROUP}/last-handled-configuration": "{}"},
     },
     "spec": {"target": {"name": "web"}, "scaling": {"minReplicas": 1, "maxReplicas": 5}},
@@ -60,4 +61,5 @@ def test_the_status_is_never_copied_and_the_body_never_changed(monkeypatch: Any)
 
     assert not any(isinstance(v, dict) and "phase" in v for v in copied)
     assert not any(isinstance(v, dict) and "status" in v for v in copied)
+    assert not any(isinstance(v, dict) and "managedFields" in v for v in copied)
     assert body["status"]["phase"] == "Learning"
