@@ -251,6 +251,12 @@ async def _operate(
     )
     if sharded is not None:
         sharded.on_release = reconciler.quiesce
+
+        def changed(held: frozenset[int]) -> None:
+            metrics.shards_held.set(len(held))
+            reconciler.recount()
+
+        sharded.on_change = changed
     registry = handlers.build_registry()
 
     @kopf.on.login(registry=registry)

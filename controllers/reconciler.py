@@ -201,6 +201,10 @@ class Reconciler:
             except errors.ClientError as exc:
                 logger.warning("could not list ScalingPolicies to find vanished ones: %s", exc)
 
+    def recount(self) -> None:
+        """Shards were gained or lost: count the policies this instance owns now."""
+        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
+
     async def quiesce(self, shards: frozenset[int]) -> None:
         """Shards were given up (`owns` is already False for their policies): return once no
         evaluation of a policy this instance no longer owns is in flight, so that the next

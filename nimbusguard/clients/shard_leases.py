@@ -115,7 +115,7 @@ class ShardLeases:
         self._coord: Any = k8s.CoordinationV1Api(api)
         self.settings = settings
         self.on_release = on_release
-        self._on_change = on_change
+        self.on_change = on_change
         self._monotonic = monotonic
         self._observer = Observer()
         self._renewed: dict[int, float] = {}  # shard → monotonic time of its last renewal
@@ -194,7 +194,7 @@ class ShardLeases:
                 self._records[shard] = written
         if self.held != before:
             logger.info("holding shards %s of %d", sorted(self.held), s.shards)
-            self._on_change(self.held)
+            self.on_change(self.held)
         return plan
 
     async def release_all(self) -> None:

@@ -52,3 +52,15 @@ def test_shards_need_leader_election() -> None:
     cfg = settings.parse(["--shards", "4", "--leader-elect"], environ={})
     assert cfg.shards == 4
     assert settings.parse([], environ={}).shards == 0
+
+
+async def test_recount_follows_the_shards_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = [False]
+    w = harness.world(monkeypatch, rec_kwargs={"owns": lambda uid: mine[0]})
+    await w.adopt()
+    assert w.rec.metrics.owned_policies._value.get() == 0
+
+    mine[0] = True
+    w.rec.recount()
+
+    assert w.rec.metrics.owned_policies._value.get() == 1
