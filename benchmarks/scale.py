@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks import scale_profile, scale_report, scale_run
+from benchmarks import scale_profile, scale_report, scale_run, scale_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,10 +64,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--operator-arg", action="append", default=[], help="extra `nimbusguard run` flag"
     )
+    parser.add_argument("--replicas", type=int, default=1, help=">1: sharded, see scale_shards")
+    parser.add_argument("--shards", type=int, default=6, help="shard Leases with --replicas")
+    parser.add_argument(
+        "--from-json", type=Path, help="only rewrite the doc section and plot from a results file"
+    )
     args = parser.parse_args(argv)
     ns = [int(part) for part in args.policies.split(",") if part]
     machine = _machine()
     results: list[dict[str, Any]] = []
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        scale_report.write_section(
+            args.doc, scale_report.section(saved["runs"], saved["command"], saved["machine"])
+        )
+        scale_report.plot(saved["runs"], ROOT / "docs" / "img" / "scale.png")
+        return 0
+    if args.replicas > 1:
+        for n in ns:
+            opts = scale_run.Options(
+                window=args.window,
+                extra_args=tuple(args.operator_arg),
+                progress=lambda line: print(line, file=sys.stderr),
+            )
+            results.append(scale_shards.run(n, opts, args.replicas, args.shards))
+            print(json.dumps(results[-1], indent=1), flush=True)
+        args.out.write_text(json.dumps({"machine": machine, "runs": results}, indent=2) + "\n")
+        return 0
     for n in ns:
         profile = Path(tempfile.mkdtemp(prefix="scale-prof-")) / "operator.prof"
         opts = scale_run.Options(
@@ -87,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result["steady"], indent=1), flush=True)
     print("\n".join(scale_report.table(results)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "runs": results}, indent=2) + "\n")
+    command = "python -m benchmarks.scale " + shlex.join(sys.argv[1:] if argv is None else argv)
+    saved = {"machine": machine, "command": command, "runs": results}
+    args.out.write_text(json.dumps(saved, indent=2) + "\n")
     if not args.no_doc and not args.profile:
-        command = "python -m benchmarks.scale " + shlex.join(sys.argv[1:] if argv is None else argv)
         scale_report.write_section(args.doc, scale_report.section(results, command, machine))
         scale_report.plot(results, ROOT / "docs" / "img" / "scale.png")
     return 0

@@ -36,13 +36,12 @@ class Operator:
         self.port, self.metrics_port = free_port(), free_port()
         self.log_file = log_file
         self.identity = identity
-        python = [sys.executable]
-        if profile is not None:
-            python += ["-m", "cProfile", "-o", str(profile)]
+        command = ["-m", "nimbusguard.cli"]
+        if profile is not None:  # CPU-timed, see benchmarks/scale_profiled.py
+            command = ["-m", "benchmarks.scale_profiled", str(profile)]
         self.args = [
-            *python,
-            "-m",
-            "nimbusguard.cli",
+            sys.executable,
+            *command,
             "run",
             f"--kubeconfig={kubeconfig}",
             "--context=hub",

@@ -1,4 +1,5 @@
-"""Where the operator's CPU goes, from a cProfile file of `nimbusguard run`, per evaluation.
+"""Where the operator's CPU goes, from a CPU-timed cProfile of `nimbusguard run` (see
+benchmarks/scale_profiled.py), per evaluation.
 
 Own time (tottime) of every function is put in one bucket by the file it lives in, so the
 buckets add up to the process's profiled CPU time. cProfile's overhead inflates call-heavy

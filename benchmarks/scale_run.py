@@ -9,13 +9,14 @@ the measured window; optionally a leader takeover (SIGKILL the leader, a standby
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +95,27 @@ def _inflight(scrapes: dict[str, probe.Scrape]) -> float:
     return max(probe.gauge(s, "apiserver_current_inflight_requests") for s in scrapes.values())
 
 
-def run(n: int, opts: Options) -> dict[str, Any]:
+@dataclasses.dataclass
+class Environment:
+    """Clusters, fleet and Prometheus of one N, ready for operators."""
+
+    kubeconfig: Path
+    prometheus: LocalPrometheus
+    servers: _Servers
+    pids: dict[str, int]
+    workdir: Path
+
+
+@contextlib.contextmanager
+def environment(n: int, opts: Options, result: dict[str, Any]) -> Iterator[Environment]:
+    """Start clusters, Prometheus and the fleet; measure the background; stop all after."""
     say = opts.progress
-    result: dict[str, Any] = {"policies": n, "interval": fleet.INTERVAL}
     workdir = Path(tempfile.mkdtemp(prefix="nimbusguard-scale-"))
     nodes = max(2, math.ceil(fleet.pods_per_cluster(n) * 1.3 / PODS_PER_NODE))
     clusters = LocalClusters(("hub", "member"), nodes=nodes, timeout=300)
     exporter = scaleload.ScaleLoad(n)
     scrape = [{"job_name": "load", "static_configs": [{"targets": [exporter.target]}]}]
     prometheus = LocalPrometheus(scrape, scrape_interval="5s", evaluation_interval="15s")
-    operators: list[scale_operator.Operator] = []
     try:
         say(f"[N={n}] starting 2 clusters with {nodes} kwok nodes each")
         result["clusters_start_seconds"] = round(clusters.start(), 1)
@@ -145,69 +157,90 @@ def run(n: int, opts: Options) -> dict[str, Any]:
             "requests": _requests(quiet_before, servers.scrape(), opts.quiet),
             "cores": {k: round(v, 3) for k, v in meter.stop().items()},
         }
-
-        first = scale_operator.Operator(
-            kubeconfig=kubeconfig,
-            operator_namespace=fleet.OPERATOR_NAMESPACE,
-            log_file=workdir / "operator-a.log",
-            identity="scale-a",
-            profile=opts.profile,
-            leader_elect=opts.takeover,
-            extra_args=opts.extra_args,
-        )
-        operators.append(first.start())
-        say(f"[N={n}] operator started; waiting until every policy was evaluated once")
-        limit = 10 * fleet.INTERVAL + n / 5
-        result["first_round_seconds"] = round(
-            _wait(lambda: _evaluated(first.metrics()) >= n, limit, f"{n} policies evaluated"), 1
-        )
-        if opts.takeover:
-            standby = scale_operator.Operator(
-                kubeconfig=kubeconfig,
-                operator_namespace=fleet.OPERATOR_NAMESPACE,
-                log_file=workdir / "operator-b.log",
-                identity="scale-b",
-                leader_elect=True,
-                extra_args=opts.extra_args,
-            )
-            operators.append(standby.start())
-        time.sleep(fleet.INTERVAL)  # warm-up: one more interval
-
-        say(f"[N={n}] measuring {opts.window:.0f}s of steady state")
-        pids["operator"] = first.pid
-        meter = probe.CpuMeter(dict(pids))
-        servers_before, op_before = servers.scrape(), first.metrics()
-        prom_before = probe.fetch(f"{prometheus.url}/metrics")
-        meter.start()
-        peak_inflight = 0.0
-        ends = time.monotonic() + opts.window
-        while time.monotonic() < ends:
-            meter.sample()
-            peak_inflight = max(peak_inflight, _inflight(servers.scrape()))
-            time.sleep(2.0)
-        cores = meter.stop()
-        servers_after, op_after = servers.scrape(), first.metrics()
-        prom_after = probe.fetch(f"{prometheus.url}/metrics")
-        result["steady"] = _steady(
-            n, opts.window, cores, meter.peak_rss, servers_before, servers_after,
-            op_before, op_after, prom_before, prom_after, peak_inflight,
-        )  # fmt: skip
-        if opts.takeover:
-            result["takeover"] = _takeover(first, operators[1], servers, n, say)
-        # The profile covers the operator's whole life: count every evaluation it ran.
-        result["profile_evaluations"] = int(
-            probe.gauge(first.metrics(), "nimbusguard_workflows_total")
-        )
+        yield Environment(kubeconfig, prometheus, servers, pids, workdir)
     finally:
-        for operator in operators:
-            operator.stop()
         prometheus.close()
         exporter.close()
         clusters.stop()
+        (workdir / "result.json").write_text(json.dumps(result, indent=2))
+
+
+def run(n: int, opts: Options) -> dict[str, Any]:
+    result: dict[str, Any] = {"policies": n, "interval": fleet.INTERVAL}
+    operators: list[scale_operator.Operator] = []
+    with environment(n, opts, result) as env:
+        try:
+            _measure(n, opts, env, operators, result)
+        finally:
+            for operator in operators:
+                operator.stop()
     if opts.profile is not None:
         result["profile_file"] = str(opts.profile)
-    (workdir / "result.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _measure(
+    n: int,
+    opts: Options,
+    env: Environment,
+    operators: list[scale_operator.Operator],
+    result: dict[str, Any],
+) -> None:
+    say = opts.progress
+    kubeconfig, prometheus, servers, pids, workdir = (
+        env.kubeconfig, env.prometheus, env.servers, env.pids, env.workdir
+    )  # fmt: skip
+    first = scale_operator.Operator(
+        kubeconfig=kubeconfig,
+        operator_namespace=fleet.OPERATOR_NAMESPACE,
+        log_file=workdir / "operator-a.log",
+        identity="scale-a",
+        profile=opts.profile,
+        leader_elect=opts.takeover,
+        extra_args=opts.extra_args,
+    )
+    operators.append(first.start())
+    say(f"[N={n}] operator started; waiting until every policy was evaluated once")
+    limit = 10 * fleet.INTERVAL + n / 5
+    result["first_round_seconds"] = round(
+        _wait(lambda: _evaluated(first.metrics()) >= n, limit, f"{n} policies evaluated"), 1
+    )
+    if opts.takeover:
+        standby = scale_operator.Operator(
+            kubeconfig=kubeconfig,
+            operator_namespace=fleet.OPERATOR_NAMESPACE,
+            log_file=workdir / "operator-b.log",
+            identity="scale-b",
+            leader_elect=True,
+            extra_args=opts.extra_args,
+        )
+        operators.append(standby.start())
+    time.sleep(fleet.INTERVAL)  # warm-up: one more interval
+
+    say(f"[N={n}] measuring {opts.window:.0f}s of steady state")
+    pids["operator"] = first.pid
+    meter = probe.CpuMeter(dict(pids))
+    servers_before, op_before = servers.scrape(), first.metrics()
+    prom_before = probe.fetch(f"{prometheus.url}/metrics")
+    meter.start()
+    peak_inflight = 0.0
+    ends = time.monotonic() + opts.window
+    while time.monotonic() < ends:
+        meter.sample()
+        # Each scrape of an API server's /metrics costs it CPU: sample sparingly.
+        peak_inflight = max(peak_inflight, _inflight(servers.scrape()))
+        time.sleep(10.0)
+    cores = meter.stop()
+    servers_after, op_after = servers.scrape(), first.metrics()
+    prom_after = probe.fetch(f"{prometheus.url}/metrics")
+    result["steady"] = _steady(
+        n, opts.window, cores, meter.peak_rss, servers_before, servers_after,
+        op_before, op_after, prom_before, prom_after, peak_inflight,
+    )  # fmt: skip
+    if opts.takeover:
+        result["takeover"] = _takeover(first, operators[1], servers, n, say)
+    # The profile covers the operator's whole life: count every evaluation it ran.
+    result["profile_evaluations"] = int(probe.gauge(first.metrics(), "nimbusguard_workflows_total"))
 
 
 def _crd_established(api: Any) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 import kopf
 
 from api.v1 import groupversion_info as gv
-from controllers import claims as claims_, reconciler as reconciler_
+from controllers import claims as claims_, diffbase, reconciler as reconciler_
 
 RESOURCE = (gv.GROUP, gv.VERSION, gv.PLURAL)
 
@@ -68,7 +68,7 @@ def settings() -> kopf.OperatorSettings:
     # Nothing of kopf's progress or diff-base is needed for event handlers; should kopf
     # ever store any, it goes to annotations (a structural schema would prune .status.kopf).
     s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=gv.GROUP)
-    s.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    s.persistence.diffbase_storage = diffbase.SpecDiffBaseStorage(
         prefix=gv.GROUP, key="last-handled-configuration"
     )
     s.persistence.finalizer = f"{gv.GROUP}/finalizer"

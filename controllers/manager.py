@@ -28,7 +28,7 @@ from controllers import (
     reconciler as reconciler_,
     settings as st,
 )
-from nimbusguard.clients import endpoints, errors, kube, leases, policies
+from nimbusguard.clients import endpoints, errors, kube, leases, policies, shard_leases
 from nimbusguard.workflow import graph
 
 logger = logging.getLogger(__name__)
@@ -124,18 +124,10 @@ async def run(cfg: st.Settings) -> int:
         # Compiled before leading: it takes CPU time a leader needs for its renewals.
         compiled = graph.build()
         try:
-            if cfg.leader_elect:
-                elector = leases.LeaderElector(
-                    clients.hub,
-                    leases.LeaseSettings(
-                        name=cfg.lease_name,
-                        namespace=cfg.lease_namespace,
-                        identity=cfg.identity,
-                        lease_duration=cfg.lease_duration,
-                        renew_deadline=cfg.renew_deadline,
-                        retry_period=cfg.retry_period,
-                    ),
-                )
+            if cfg.leader_elect and cfg.shards:
+                readiness.role = "leader"  # of its shards; sharding.py decides which
+            elif cfg.leader_elect:
+                elector = leases.LeaderElector(clients.hub, _lease_settings(cfg))
                 if not await _first(elector.acquire(), shutdown.wait()):
                     return 0
                 # Renew from now on: anything slow before the first renewal would close the
@@ -262,6 +254,7 @@ async def _operate(
     compiled: graph.Compiled | None = None,
     holding: asyncio.Task[None] | None = None,
 ) -> int:
+    sharded = _shard_leases(cfg, clients, metrics) if cfg.shards else None
     reconciler = reconciler_.Reconciler(
         clients=clients,
         permits=permits,
@@ -270,7 +263,16 @@ async def _operate(
         graph=compiled or graph.build(),
         identity=cfg.identity,
         may_write=elector.may_act if elector else (lambda: True),
+        owns=sharded.owns if sharded else (lambda _: True),
     )
+    if sharded is not None:
+        sharded.on_release = reconciler.quiesce
+
+        def changed(held: frozenset[int]) -> None:
+            metrics.shards_held.set(len(held))
+            reconciler.recount()
+
+        sharded.on_change = changed
     registry = handlers.build_registry()
 
     @kopf.on.login(registry=registry)
@@ -303,8 +305,10 @@ async def _operate(
 
     watching = asyncio.create_task(mark_watching(), name="ready-flag")
     sweeping = asyncio.create_task(reconciler.sweep_forever(list_uids), name="sweep")
-    if holding is None:
-        holding = asyncio.create_task(elector.hold() if elector else _forever(), name="lease")
+    if holding is None:  # the single leader's renewals already run (started when it led)
+        holding = asyncio.create_task(
+            elector.hold() if elector else sharded.run() if sharded else _forever(), name="lease"
+        )
     stopping = asyncio.create_task(shutdown.wait(), name="shutdown")
     exit_code = 0
     try:
@@ -326,4 +330,35 @@ async def _operate(
         for task in (holding, stopping, watching, sweeping):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if sharded is not None:  # the loops are stopped: hand the shards over at once
+            await sharded.release_all()
     return exit_code
+
+
+def _lease_settings(cfg: st.Settings) -> leases.LeaseSettings:
+    """The leader Lease (or, with --shards, the prefix of the shard Leases) and its timings."""
+    return leases.LeaseSettings(
+        name=cfg.lease_name,
+        namespace=cfg.lease_namespace,
+        identity=cfg.identity,
+        lease_duration=cfg.lease_duration,
+        renew_deadline=cfg.renew_deadline,
+        retry_period=cfg.retry_period,
+    )
+
+
+def _shard_leases(
+    cfg: st.Settings, clients: kube.ClusterClients, metrics: observability.Metrics
+) -> shard_leases.ShardLeases:
+    """This replica's shard Leases (--shards K): which policies it evaluates."""
+    metrics.shards.set(cfg.shards)
+
+    async def nothing(_: frozenset[int]) -> None:
+        return None
+
+    return shard_leases.ShardLeases(
+        clients.hub,
+        shard_leases.ShardSettings(lease=_lease_settings(cfg), shards=cfg.shards),
+        on_release=nothing,  # replaced by the reconciler's once it exists
+        on_change=lambda held: metrics.shards_held.set(len(held)),
+    )

@@ -25,6 +25,7 @@ import pydantic
 
 from api.v1 import scalingpolicy_types as types
 from controllers import (
+    cadence as cadence_,
     claims as claims_,
     evaluation,
     health,
@@ -79,6 +80,7 @@ class Reconciler:
         self._started = time.monotonic()
         self._memory: dict[str, evaluation.PolicyMemory] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
+        self.cadence = cadence_.Cadence(metrics)  # lag and overdue: is this process keeping up?
 
     # -- entry points used by the kopf handlers ----------------------------------------------
 
@@ -111,6 +113,7 @@ class Reconciler:
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
+        self.metrics.owned_policies.set(sum(1 for u in self._memory if self.owns(u)))
         # The loop first: whatever happens to the initial write, the policy is evaluated.
         memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
         if policy.status.phase is None:
@@ -131,7 +134,14 @@ class Reconciler:
         await asyncio.sleep(self.first_delay(float(scaling.get("evaluationInterval") or 30)))
         while (memory := self._memory.get(uid)) is not None and not self.closing:
             memory.wake.clear()
-            delay = await self.run_once(uid)
+            if self.owns(uid):
+                self.cadence.started(uid)
+                delay = await self.run_once(uid)
+                self.cadence.scheduled(uid, delay)
+            else:  # another replica's shard: look again one interval later, parse nothing
+                self.cadence.forget(uid)
+                scaling = (memory.body.get("spec") or {}).get("scaling") or {}
+                delay = min(MAX_BACKOFF, float(scaling.get("evaluationInterval") or 30))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
 
@@ -198,6 +208,21 @@ class Reconciler:
             except errors.ClientError as exc:
                 logger.warning("could not list ScalingPolicies to find vanished ones: %s", exc)
 
+    def recount(self) -> None:
+        """Shards were gained or lost: count the policies this instance owns now."""
+        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
+
+    async def quiesce(self, shards: frozenset[int]) -> None:
+        """Shards were given up (`owns` is already False for their policies): return once no
+        evaluation of a policy this instance no longer owns is in flight, so that the next
+        holder of the shard never overlaps it."""
+        del shards  # which policies they held is what `owns` says now
+        for uid, memory in list(self._memory.items()):
+            if not self.owns(uid):
+                async with memory.runtime.lock:
+                    self.cadence.forget(uid)
+        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
+
     async def forget(self, body: Mapping[str, Any]) -> None:
         """The policy is gone (or going): stop its loop, drop its series and memory. The target
         keeps its replicas."""
@@ -207,6 +232,8 @@ class Reconciler:
         memory = self._memory.pop(uid, None)
         self._rejected.pop(uid, None)
         self.ownership.gone(uid)
+        self.cadence.forget(uid)
+        self.metrics.owned_policies.set(sum(1 for u in self._memory if self.owns(u)))
         if (
             memory is not None
             and memory.task is not None

@@ -121,6 +121,15 @@ class Settings(pydantic_settings.BaseSettings):
         "replica.",
         json_schema_extra=_extra(group="leader election"),
     )
+    shards: int = pydantic.Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="With --leader-elect and more than one replica: spread the policies over "
+        "this many shard Leases (<lease-name>-shard-<i>), each replica evaluating the policies "
+        "of the shards it holds (docs/scaling.md). 0: one leader evaluates every policy.",
+        json_schema_extra=_extra(group="leader election"),
+    )
     lease_name: str = pydantic.Field(
         default="nimbusguard-operator",
         min_length=1,
@@ -251,6 +260,8 @@ class Settings(pydantic_settings.BaseSettings):
     def _lease_timings(self) -> Settings:
         if not self.retry_period < self.renew_deadline < self.lease_duration:
             raise ValueError("need retry-period < renew-deadline < lease-duration")
+        if self.shards and not self.leader_elect:
+            raise ValueError("--shards needs --leader-elect (the replicas coordinate on Leases)")
         return self
 
     @property

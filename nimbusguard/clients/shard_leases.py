@@ -114,8 +114,8 @@ class ShardLeases:
     ) -> None:
         self._coord: Any = k8s.CoordinationV1Api(api)
         self.settings = settings
-        self._on_release = on_release
-        self._on_change = on_change
+        self.on_release = on_release
+        self.on_change = on_change
         self._monotonic = monotonic
         self._observer = Observer()
         self._renewed: dict[int, float] = {}  # shard → monotonic time of its last renewal
@@ -182,7 +182,7 @@ class ShardLeases:
         if plan.release:
             for shard in plan.release:
                 self._renewed.pop(shard, None)
-            await self._on_release(plan.release)
+            await self.on_release(plan.release)
             for shard in plan.release:
                 await self._write(sharding.lease_name(s.prefix, shard), "shard", shards[shard], "")
         for shard in sorted(plan.assigned - plan.wait):
@@ -194,7 +194,7 @@ class ShardLeases:
                 self._records[shard] = written
         if self.held != before:
             logger.info("holding shards %s of %d", sorted(self.held), s.shards)
-            self._on_change(self.held)
+            self.on_change(self.held)
         return plan
 
     async def release_all(self) -> None:
@@ -202,7 +202,7 @@ class ShardLeases:
         held = frozenset(self._renewed)
         self._renewed.clear()
         if held:
-            await self._on_release(held)
+            await self.on_release(held)
         for shard in held:
             name = sharding.lease_name(self.settings.prefix, shard)
             try:

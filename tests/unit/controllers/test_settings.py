@@ -63,6 +63,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "namespaces": "a,b",
         "bind_address": ":9090",
         "leader_elect": "true",
+        "shards": "6",
         "lease_name": "l",
         "lease_namespace": "ops",
         "lease_duration": "30",

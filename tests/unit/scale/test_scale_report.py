@@ -44,6 +44,7 @@ def test_the_table_has_a_row_per_run_and_goals_name_what_is_missed() -> None:
     goals = "\n".join(report.goals(RUNS[-1]))
     assert "lag_p99 = 1.50 (goal 1): **not met**" in goals
     assert "operator_rss_mb = 225 (goal 300): met" in goals
+    assert "operator_cores = 0.60 (goal 1): met" in goals
     assert "status_writes_per_policy_minute = 1.00 (goal 1): met" in goals
 
 
@@ -54,9 +55,10 @@ def test_sizing_projects_linearly_and_keeps_each_replica_under_budget() -> None:
     lines = report.sizing(RUNS)
     row15 = next(line for line in lines if line.startswith("| 15 s"))
     cells = [c.strip() for c in row15.strip("|").split("|")]
-    # 0.6 ms-core per policy → 6 cores for 10,000 → 12 replicas at 0.5 core each.
-    assert cells[1] == "12"
-    assert float(cells[4]) <= 0.5
+    # 9 ms per evaluation x 667 evaluations/s = 6 cores → 12 replicas at 0.5 core each.
+    assert cells[2] == "12"
+    assert cells[3] == "24"
+    assert float(cells[5]) <= 0.5
 
 
 def test_the_section_replaces_only_its_markers(tmp_path: Path) -> None:
