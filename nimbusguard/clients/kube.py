@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 # A generous bound for one API call; watch streams are kopf's business, not ours.
 DEFAULT_TIMEOUT = 10.0
+# Reading one target is a GET of one small object: a cluster that cannot answer it in 5 s is
+# reported unreachable within an interval + 10 s of hanging, not an interval + 15 s.
+READ_TIMEOUT = 5.0
 
 
 @dataclasses.dataclass(frozen=True)

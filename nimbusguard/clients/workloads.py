@@ -68,11 +68,19 @@ async def read(api: k8s.ApiClient, ref: TargetRef) -> TargetState:
     apps = k8s.AppsV1Api(api)
     if ref.kind == "Deployment":
         obj: Any = await kube.call(
-            apps.read_namespaced_deployment, ref.name, ref.namespace, cluster=ref.cluster
+            apps.read_namespaced_deployment,
+            ref.name,
+            ref.namespace,
+            timeout=kube.READ_TIMEOUT,
+            cluster=ref.cluster,
         )
     elif ref.kind == "StatefulSet":
         obj = await kube.call(
-            apps.read_namespaced_stateful_set, ref.name, ref.namespace, cluster=ref.cluster
+            apps.read_namespaced_stateful_set,
+            ref.name,
+            ref.namespace,
+            timeout=kube.READ_TIMEOUT,
+            cluster=ref.cluster,
         )
     else:  # the schema's enum makes this unreachable for admitted objects
         raise errors.ClientError(f"kind {ref.kind!r} is not supported", reason="UnsupportedKind")
