@@ -78,9 +78,11 @@ class ForecastConfig:
             raise ValueError("history_minutes too short or winsor <= 1")
 
     def layout(self) -> dict[str, Any]:
+        """What a saved forecaster must match to be loaded: its shapes. The horizon is not part
+        of it: a forecaster trained for another horizon (say `nimbusguard train` at 15 s, a
+        policy evaluating every 30 s) is a good start and its fit follows the new one online."""
         return {
             "features": N_FEATURES,
-            "horizon_seconds": self.horizon_seconds,
             "history_minutes": self.history_minutes,
             "bucket_seconds": self.bucket_seconds,
         }

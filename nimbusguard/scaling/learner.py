@@ -315,8 +315,9 @@ class Choice:
         if self.mode == "baseline":
             return (
                 f"{self.outlook}; learning, so the HPA formula acted: {self.from_replicas} → "
-                f"{self.replicas} ({self.baseline.reason}); {self.state}, Q "
-                f"{self.q_value:.2f}{versus}{shield_part}"
+                f"{self.replicas} ({self.baseline.reason}); the learner would keep "
+                f"{self.action_name} → {self.learner_replicas} ({self.state}, Q "
+                f"{self.q_value:.2f}{versus}){shield_part}"
             )
         verb = "explored" if self.mode == "explore" else "exploited"
         return (

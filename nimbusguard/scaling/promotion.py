@@ -8,7 +8,9 @@ violation rate is a long EWMA (`violation_decisions`, 400 decisions); with `viol
 
 - Learning: a window is *beaten* when the mean shadow reward of the learner's preferred actions
   is higher than the mean reward of the HPA baseline's recommendations over the same decisions,
-  and the learner's violation rate is no higher than max(the baseline's, `violation_aim`).
+  and the learner's violation rate is no higher than max(the baseline's, `violation_aim`); or
+  when the baseline's violation rate is over the budget (`violation_limit`) and the learner's
+  is within it (a baseline that breaks the SLO is not cheaper at equal violations).
   After `windows` consecutive beaten windows the policy becomes Active (condition
   BaselineBeaten=True, with the numbers). A window not beaten resets the count.
 - Active: at each window's end, if the mean reward of what the learner did is below the
@@ -98,9 +100,14 @@ class PromotionTracker:
         self._count = 0
         cfg = self.config
         mine, theirs = self.learner_violations, self.baseline_violations
+        limit = self.violation_limit
+        # A baseline over the SLO budget is not cheaper "at equal violations": a learner within
+        # the budget wins against it whatever it costs.
+        rescue = limit is not None and theirs > limit and mine <= limit
         if self.phase == LEARNING:
             safe = self.violation_aim is None or mine <= max(theirs, self.violation_aim)
-            self.windows_beaten = self.windows_beaten + 1 if learner > baseline and safe else 0
+            won = (learner > baseline and safe) or rescue
+            self.windows_beaten = self.windows_beaten + 1 if won else 0
             if self.windows_beaten < cfg.windows:
                 return None
             self.phase = ACTIVE
@@ -111,7 +118,6 @@ class PromotionTracker:
                 f"consecutive windows of {n} decisions (last window {learner:.3f} vs "
                 f"{baseline:.3f})",
             )
-        limit = self.violation_limit
         if limit is not None and mine > max(limit, theirs):
             self.phase = LEARNING
             self.windows_beaten = 0
@@ -122,7 +128,7 @@ class PromotionTracker:
                 f"budget {limit:.2%} and the HPA baseline's {theirs:.2%}; the baseline acts "
                 "again while the learner keeps learning",
             )
-        if learner < baseline - cfg.demotion_margin * abs(baseline):
+        if not rescue and learner < baseline - cfg.demotion_margin * abs(baseline):
             self.phase = LEARNING
             self.windows_beaten = 0
             return Transition(

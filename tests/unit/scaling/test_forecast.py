@@ -162,3 +162,11 @@ def test_forecast_config_follows_the_loop() -> None:
     cfg = dataclasses.replace(learner.LearnerConfig(), interval_seconds=30.0)
     assert cfg.forecast.horizon_seconds == 90.0
     assert math.isclose(forecast.MAE_TO_SIGMA, math.sqrt(math.pi / 2), rel_tol=1e-4)
+
+
+def test_a_file_trained_for_another_loop_warm_starts() -> None:
+    # `nimbusguard train` evaluates every 15 s by default, a policy every 30 s by default.
+    trained = learner.QLearner(learner.LearnerConfig(), np.random.default_rng(0)).to_bytes()
+    policy = dataclasses.replace(learner.LearnerConfig(), interval_seconds=30.0)
+    warm = learner.QLearner.from_bytes(trained, policy, np.random.default_rng(0), warm_start=True)
+    assert warm.forecaster.config.horizon_seconds == 90.0

@@ -149,3 +149,16 @@ def test_promotion_needs_violations_no_worse_than_the_baseline_or_the_aim() -> N
     transition = fresh.record(-1.0, -2.0, 1.0, 0.0)
     assert transition is not None and transition.phase == "Learning"
     assert "went over the SLO budget 1.00%" in transition.message
+
+
+def test_a_learner_within_budget_takes_over_from_a_baseline_that_breaks_it() -> None:
+    config = promotion.PromotionConfig(windows=1, window_decisions=10)
+    tracker = promotion.PromotionTracker(
+        config, violation_aim=0.007, violation_limit=0.01, violation_decisions=10
+    )
+    # The learner costs more, but the baseline violates on a third of its decisions.
+    events = [tracker.record(-2.0, -1.0, 0.0, 1.0 if i % 3 == 0 else 0.0) for i in range(10)]
+    assert events[-1] is not None and events[-1].phase == "Active"
+    # Still more expensive, the baseline still over budget: no demotion for cost.
+    assert [tracker.record(-2.0, -1.0, 0.0, 1.0) for _ in range(10)][-1] is None
+    assert tracker.phase == "Active"

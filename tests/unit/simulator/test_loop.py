@@ -9,6 +9,7 @@ and cooldowns.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 from typing import Any
@@ -29,8 +30,8 @@ SPEC = types.ScalingPolicySpec.model_validate(
         "scaling": {
             "minReplicas": 1,
             "maxReplicas": 30,
-            "cooldownPeriod": 60,
-            "scaleUpCooldown": 30,
+            "cooldownPeriod": 90,
+            "scaleUpCooldown": 60,
             "evaluationInterval": 30,
         },
         "metrics": {"cpu": {"targetUtilization": 50}},
@@ -102,8 +103,8 @@ async def test_workflow_and_simulator_decide_alike(monkeypatch: pytest.MonkeyPat
         max_replicas=30,
         step_seconds=30.0,
         evaluation_interval_seconds=30.0,
-        scale_up_cooldown_seconds=30.0,
-        scale_down_cooldown_seconds=60.0,
+        scale_up_cooldown_seconds=60.0,
+        scale_down_cooldown_seconds=90.0,
     )
     brain = learner_mod.QLearner(
         runtime.learner_config(SPEC),
@@ -133,6 +134,10 @@ async def test_workflow_and_simulator_decide_alike(monkeypatch: pytest.MonkeyPat
             cluster.set(i, decision.to_replicas)
             last_scaling = now
         modes.add(decision.mode)
+        if i == 200:  # promote both alike and keep them Active: the learner acting is covered
+            for tracker in (brain.promotion, rt.learner.promotion):
+                tracker.phase, tracker.violation_limit = "Active", None
+                tracker.config = dataclasses.replace(tracker.config, demotion_margin=1e9)
     # The comparison covered the learner acting and the cooldown holding, not only the HPA.
     assert {"baseline", "cooldown"} <= modes
     assert modes & {"exploit", "explore"}

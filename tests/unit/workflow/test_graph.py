@@ -188,6 +188,7 @@ async def test_the_learner_learns_behind_the_baseline(cluster: FakeCluster) -> N
     # Learning: the HPA formula acts, and the decision explains what the learner would do.
     assert (decision.mode, decision.to_replicas) == ("baseline", 8)
     assert "learning, so the HPA formula acted" in decision.reasoning
+    assert "the learner would keep headroom" in decision.reasoning
     assert "forecast" in decision.reasoning and "price λ" in decision.reasoning
     assert first["choice"].mode == "baseline"
     assert "learned" not in first
