@@ -42,6 +42,9 @@ MAX_BACKOFF = evaluation.MAX_BACKOFF
 SWEEP_SECONDS = 60.0
 # Policies seen this soon after start (or takeover) are the initial listing.
 STARTUP_WINDOW = 10.0
+# The initial listing is spread over one interval, but never over more than this: an hourly
+# policy that was never evaluated must not wait an hour for its first phase.
+STARTUP_SPREAD_MAX = 60.0
 
 
 class Reconciler:
@@ -147,10 +150,12 @@ class Reconciler:
 
     def first_delay(self, interval: float) -> float:
         """When to evaluate a policy first: the policies found at start-up or takeover are
-        spread over one interval (a thousand policies must not all hit the API servers and
-        Prometheus in the same second); a policy created later goes at once."""
+        spread over one interval, at most STARTUP_SPREAD_MAX (a thousand policies must not all
+        hit the API servers and Prometheus in the same second); a policy created later goes at
+        once."""
         if time.monotonic() - self._started < STARTUP_WINDOW:
-            return random.uniform(0.0, interval)  # noqa: S311 (not security-relevant)
+            spread = min(interval, STARTUP_SPREAD_MAX)
+            return random.uniform(0.0, spread)  # noqa: S311 (not security-relevant)
         return random.uniform(0.0, 0.5)  # noqa: S311
 
     async def run_once(self, uid: str) -> float:

@@ -90,6 +90,9 @@ class QueryBatcher:
             batch = self._open[key] = _Batch()
             batch.task = asyncio.create_task(self._send_later(key, batch))
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        # A waiter that timed out has gone (shield keeps the future): its late answer or error is
+        # dropped here instead of being logged as "exception was never retrieved".
+        future.add_done_callback(_drop_unclaimed)
         batch.sources.append(source)
         batch.futures.append(future)
         if len(batch.sources) >= self.max_batch:
@@ -158,6 +161,11 @@ class QueryBatcher:
         if isinstance(data, dict) and data.get("resultType") == "scalar":
             self._solo.add(source.query)
         return prometheus.parse_query_response(payload)
+
+
+def _drop_unclaimed(future: asyncio.Future[float]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _parsed(answer: dict[str, Any]) -> float:

@@ -569,6 +569,12 @@ def test_a_missing_image_fails_at_once_with_the_pods_events(
     hub = e2e_clusters.hub_context
     e2e_clusters.kubectl(hub, "set", "image", "-n", SYSTEM, deployment, f"manager={missing}")
     try:
+        # Until the new ReplicaSet's Pod exists the old Pod alone looks like a Ready install.
+        support.wait_until(
+            lambda: any(c.image == missing for p in _pods(hub_api) for c in p.spec.containers),
+            timeout=60,
+            what="a Pod with the missing image",
+        )
         began = time.monotonic()
         with pytest.raises(pytest.fail.Exception) as failure:
             _wait_ready_pods(e2e_clusters, hub_api, 1, timeout=120)

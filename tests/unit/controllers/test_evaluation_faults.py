@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controllers import claims
+from controllers import claims, reconciler
 from nimbusguard.clients import errors, resource_metrics, workloads
 from nimbusguard.scaling import promotion
 from tests.unit.controllers import harness
@@ -204,6 +204,9 @@ def test_the_first_evaluations_after_start_are_spread_over_one_interval(
     w = harness.world(monkeypatch)
     delays = [w.rec.first_delay(30.0) for _ in range(200)]
     assert max(delays) > 20 and min(delays) < 10
+    # An hourly policy still gets its first phase within a minute.
+    hourly = [w.rec.first_delay(3600.0) for _ in range(200)]
+    assert max(hourly) <= reconciler.STARTUP_SPREAD_MAX and max(hourly) > 40
     w.rec._started -= 3600  # later: a new policy goes at once
     assert max(w.rec.first_delay(30.0) for _ in range(50)) <= 0.5
 
