@@ -425,8 +425,15 @@ def test_its_logs_are_json(
     assert logs, "no log lines"
     records = [json.loads(line) for line in logs if line.strip()]
     assert all(isinstance(r, dict) for r in records)
-    assert not [r for r in records if str(r.get("levelname", r.get("level", ""))) in (
-        "ERROR", "CRITICAL", "error", "critical")], logs[-20:]  # fmt: skip
+    # kopf logs a request it will retry (a 429 while the API server's watch cache starts) at
+    # error level; only what it gives up on, and our own errors, count.
+    errors = [
+        r
+        for r in records
+        if str(r.get("levelname", r.get("level", ""))).lower() in ("error", "critical")
+        and "will retry" not in str(r.get("message", ""))
+    ]
+    assert not errors, logs[-20:]
 
 
 def _cpu_deployment(name: str) -> dict[str, Any]:
