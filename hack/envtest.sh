@@ -22,8 +22,8 @@ esac
 here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/tools"
 
-# The version a go.mod requires of a module, whether in a require block or on one line.
-required() { awk -v m="$2" '$1==m && $2 ~ /^v/ {print $2} $1=="require" && $2==m {print $3}' "$1" | head -n1; }
+# shellcheck source=hack/gomod.sh
+. "$here/gomod.sh"
 K8S_VERSION=$(required "$tools/k8s/go.mod" k8s.io/kubernetes)
 ETCD_VERSION=$(required "$tools/etcd/go.mod" go.etcd.io/etcd/server/v3)
 KWOK_VERSION=$(required "$tools/kwok/go.mod" sigs.k8s.io/kwok)

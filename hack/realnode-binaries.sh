@@ -20,7 +20,8 @@ esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/tools"
-required() { awk -v m="$2" '$1==m && $2 ~ /^v/ {print $2} $1=="require" && $2==m {print $3}' "$1" | head -n1; }
+# shellcheck source=hack/gomod.sh
+. "$here/gomod.sh"
 K8S_VERSION=$(required "$tools/k8s/go.mod" k8s.io/kubernetes)
 CONTAINERD_VERSION=$(required "$tools/containerd/go.mod" github.com/containerd/containerd/v2)
 cache_root=${NIMBUSGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nimbusguard}
