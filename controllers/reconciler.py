@@ -116,7 +116,7 @@ class Reconciler:
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
-        self.metrics.owned_policies.set(sum(1 for u in self._memory if self.owns(u)))
+        self._count_owned()
         # The loop first: whatever happens to the initial write, the policy is evaluated.
         memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
         if policy.status.phase is None:
@@ -127,6 +127,10 @@ class Reconciler:
                     )
                 except Exception:
                     logger.exception("could not write the initial status of %s", memory.runtime.key)
+
+    def _count_owned(self) -> None:
+        """Refresh the owned-policies gauge (on a new policy, a forgotten one, a shard change)."""
+        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
 
     async def _loop(self, uid: str) -> None:
         """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
@@ -215,7 +219,7 @@ class Reconciler:
 
     def recount(self) -> None:
         """Shards were gained or lost: count the policies this instance owns now."""
-        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
+        self._count_owned()
 
     async def quiesce(self, shards: frozenset[int]) -> None:
         """Shards were given up (`owns` is already False for their policies): return once no
@@ -226,7 +230,7 @@ class Reconciler:
             if not self.owns(uid):
                 async with memory.runtime.lock:
                     self.cadence.forget(uid)
-        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
+        self._count_owned()
 
     async def forget(self, body: Mapping[str, Any]) -> None:
         """The policy is gone (or going): stop its loop, drop its series and memory. The target
@@ -238,7 +242,7 @@ class Reconciler:
         self._rejected.pop(uid, None)
         self.ownership.gone(uid)
         self.cadence.forget(uid)
-        self.metrics.owned_policies.set(sum(1 for u in self._memory if self.owns(u)))
+        self._count_owned()
         if (
             memory is not None
             and memory.task is not None
