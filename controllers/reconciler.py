@@ -83,6 +83,10 @@ class Reconciler:
         self._started = time.monotonic()
         self._memory: dict[str, evaluation.PolicyMemory] = {}
         self._rejected: dict[str, int | None] = {}  # uid → generation already reported
+        # The remembered policies this instance owned when last asked: kept per policy as
+        # policies come and go (a start-up listing of N policies costs N `owns` calls, not
+        # N²/2), recounted in full only when the shards held change.
+        self._owned: set[str] = set()
         self.cadence = cadence_.Cadence(metrics)  # lag and overdue: is this process keeping up?
 
     # -- entry points used by the kopf handlers ----------------------------------------------
@@ -116,7 +120,7 @@ class Reconciler:
         memory = self._remember(uid, policy)
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
-        self._count_owned()
+        self._count_one(uid)
         # The loop first: whatever happens to the initial write, the policy is evaluated.
         memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
         if policy.status.phase is None:
@@ -128,9 +132,18 @@ class Reconciler:
                 except Exception:
                     logger.exception("could not write the initial status of %s", memory.runtime.key)
 
+    def _count_one(self, uid: str) -> None:
+        """A policy was remembered or forgotten: update the owned-policies gauge for it alone."""
+        if uid in self._memory and self.owns(uid):
+            self._owned.add(uid)
+        else:
+            self._owned.discard(uid)
+        self.metrics.owned_policies.set(len(self._owned))
+
     def _count_owned(self) -> None:
-        """Refresh the owned-policies gauge (on a new policy, a forgotten one, a shard change)."""
-        self.metrics.owned_policies.set(sum(1 for uid in self._memory if self.owns(uid)))
+        """Recount every policy: the shards held changed, so any of them may have moved."""
+        self._owned = {uid for uid in self._memory if self.owns(uid)}
+        self.metrics.owned_policies.set(len(self._owned))
 
     async def _loop(self, uid: str) -> None:
         """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
@@ -242,7 +255,7 @@ class Reconciler:
         self._rejected.pop(uid, None)
         self.ownership.gone(uid)
         self.cadence.forget(uid)
-        self._count_owned()
+        self._count_one(uid)
         if (
             memory is not None
             and memory.task is not None
