@@ -127,7 +127,7 @@ async def run(cfg: st.Settings) -> int:
             if cfg.leader_elect and cfg.shards:
                 readiness.role = "leader"  # of its shards; sharding.py decides which
             elif cfg.leader_elect:
-                elector = leases.LeaderElector(clients.hub, _lease_settings(cfg))
+                elector = _leader_elector(cfg, clients)
                 if not await _first(elector.acquire(), shutdown.wait()):
                     return 0
                 # Renew from now on: anything slow before the first renewal would close the
@@ -347,17 +347,23 @@ def _lease_settings(cfg: st.Settings) -> leases.LeaseSettings:
     )
 
 
+def _leader_elector(cfg: st.Settings, clients: kube.ClusterClients) -> leases.LeaderElector:
+    """The single leader's Lease, on the Leases' own client (see kube.ClusterClients)."""
+    return leases.LeaderElector(clients.coordination, _lease_settings(cfg))
+
+
 def _shard_leases(
     cfg: st.Settings, clients: kube.ClusterClients, metrics: observability.Metrics
 ) -> shard_leases.ShardLeases:
-    """This replica's shard Leases (--shards K): which policies it evaluates."""
+    """This replica's shard Leases (--shards K): which policies it evaluates; on the Leases'
+    own client, as the leader's."""
     metrics.shards.set(cfg.shards)
 
     async def nothing(_: frozenset[int]) -> None:
         return None
 
     return shard_leases.ShardLeases(
-        clients.hub,
+        clients.coordination,
         shard_leases.ShardSettings(lease=_lease_settings(cfg), shards=cfg.shards),
         on_release=nothing,  # replaced by the reconciler's once it exists
         on_change=lambda held: metrics.shards_held.set(len(held)),

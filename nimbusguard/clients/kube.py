@@ -107,7 +107,14 @@ def member_contexts(path: Path) -> set[str]:
 
 
 class ClusterClients:
-    """The ApiClient for each cluster a policy may target (None = the hub).
+    """The ApiClient for each cluster a policy may target (None = the hub), and the hub client
+    of the Leases (`coordination`).
+
+    The Leases get an ApiClient, so a connection pool, of their own: the evaluations' burst
+    after a start or a takeover (hundreds of policies, each with a few calls in flight) fills
+    the hub client's pool, and a renewal queued behind it misses the renew deadline, so the
+    leader would lose its Lease to its own load. Without a `coordination` client (tests that
+    hold no Lease) the hub's is used.
 
     One lock per context, held only while that context's client is created and bounded by
     CREATE_TIMEOUT (an exec plugin may hang): a slow or broken cluster never holds up
@@ -118,8 +125,15 @@ class ClusterClients:
     CREATE_TIMEOUT = 15.0
     RETIRE_SECONDS = 3 * DEFAULT_TIMEOUT
 
-    def __init__(self, hub: k8s.ApiClient, member_kubeconfig: Path | None) -> None:
+    def __init__(
+        self,
+        hub: k8s.ApiClient,
+        member_kubeconfig: Path | None,
+        *,
+        coordination: k8s.ApiClient | None = None,
+    ) -> None:
         self.hub = hub
+        self.coordination = coordination if coordination is not None else hub
         self.member_kubeconfig = member_kubeconfig
         self._members: dict[str, k8s.ApiClient] = {}
         self._mtime: float | None = None
@@ -234,8 +248,10 @@ class ClusterClients:
         for api in members.values():
             with contextlib.suppress(Exception):
                 await api.close()
-        with contextlib.suppress(Exception):
-            await self.hub.close()
+        apis = [self.hub] if self.coordination is self.hub else [self.coordination, self.hub]
+        for api in apis:
+            with contextlib.suppress(Exception):
+                await api.close()
 
 
 async def call(
@@ -267,7 +283,13 @@ async def call(
 @contextlib.asynccontextmanager
 async def clients(hub: HubConfig, member_kubeconfig: Path | None) -> AsyncIterator[ClusterClients]:
     """ClusterClients for the life of the block; every client is closed afterwards."""
-    registry = ClusterClients(await new_hub_client(hub), member_kubeconfig)
+    api = await new_hub_client(hub)
+    try:
+        coordination = await new_hub_client(hub)
+    except BaseException:
+        await api.close()
+        raise
+    registry = ClusterClients(api, member_kubeconfig, coordination=coordination)
     try:
         yield registry
     finally:
