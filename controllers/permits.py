@@ -13,6 +13,7 @@ the policy's own namespace; the evaluation stops there: no target read, no query
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -58,13 +59,28 @@ class Permits:
         self._clock = clock
         self._grants: tenancy.Grants | None = None
         self._read_at = -GRANTS_CACHE_SECONDS
+        self._reading: asyncio.Future[tenancy.Grants] | None = None
 
     async def grants(self) -> tenancy.Grants:
         """The grants, re-read at most every few seconds. Missing ConfigMap: none. Unreadable
-        and never read: none either (fail closed; the policies recover on the next read)."""
+        and never read: none either (fail closed; the policies recover on the next read).
+
+        One read at a time: the evaluations that find the cache stale while a read is under
+        way wait for that read. Without this, every evaluation of a burst (hundreds in flight
+        at 1,000 policies) read the ConfigMap itself: 0.7 reads per evaluation were measured.
+        """
         now = self._clock()
         if self._grants is not None and now - self._read_at < GRANTS_CACHE_SECONDS:
             return self._grants
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read_grants(now))
+            self._reading.add_done_callback(self._read_done)
+        return await asyncio.shield(self._reading)
+
+    def _read_done(self, _: asyncio.Future[tenancy.Grants]) -> None:
+        self._reading = None
+
+    async def _read_grants(self, now: float) -> tenancy.Grants:
         try:
             data = await configmaps.read_data(self.hub, self.operator_namespace, tenancy.CONFIG_MAP)
         except errors.ClientError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -98,4 +99,33 @@ async def test_unreadable_grants_at_start_fail_closed(grants: dict[str, Any]) ->
     policy = _policy("team-a", {"name": "web", "cluster": "prod-eu", "namespace": "legacy"})
     assert (await p.check(policy)).refusal is not None
     assert (await p.check(_policy("team-a", {"name": "web"}))).refusal is None
+    await p.registry.close()
+
+
+async def test_a_burst_of_evaluations_reads_the_grants_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hundreds of evaluations find the cache stale at once: one read, all wait for it."""
+    reads: list[int] = []
+    answer = asyncio.Event()
+
+    async def read_data(api: Any, namespace: str, name: str) -> dict[str, str] | None:
+        reads.append(1)
+        await answer.wait()  # the hub is slow to answer
+        return {"team-a": "prod-eu/legacy"}
+
+    monkeypatch.setattr(configmaps, "read_data", read_data)
+    clock = Clock()
+    p = _permits(clock)
+    policy = _policy("team-a", {"name": "web", "cluster": "prod-eu", "namespace": "legacy"})
+    burst = [asyncio.create_task(p.check(policy)) for _ in range(200)]
+    await asyncio.sleep(0)
+    answer.set()
+    permits_ = await asyncio.gather(*burst)
+
+    assert len(reads) == 1
+    assert all(permit.refusal is None for permit in permits_)
+    clock.now = permits.GRANTS_CACHE_SECONDS + 1  # stale again: one more read
+    await p.check(policy)
+    assert len(reads) == 2
     await p.registry.close()
