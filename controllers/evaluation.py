@@ -94,6 +94,7 @@ class PolicyMemory:
     crashes: int = 0  # evaluations in a row that raised
     gone: bool = False  # found deleted (or re-created under its name) by an evaluation
     seen_at: float = dataclasses.field(default_factory=time.monotonic)  # first sight
+    started_at: float = float("-inf")  # monotonic start of this instance's last evaluation
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 

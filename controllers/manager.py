@@ -264,6 +264,7 @@ async def _operate(
         identity=cfg.identity,
         may_write=elector.may_act if elector else (lambda: True),
         owns=sharded.owns if sharded else (lambda _: True),
+        handed_over=sharded.handed_over if sharded else (lambda _: None),
     )
     if sharded is not None:
         sharded.on_release = reconciler.quiesce

@@ -60,10 +60,13 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         may_write: Callable[[], bool] = lambda: True,
         owns: Callable[[str], bool] = lambda _: True,
+        handed_over: Callable[[str], float | None] = lambda _: None,
     ) -> None:
         self.metrics = metrics
         # Whether this instance evaluates a policy (uid): a hook for sharding; all by default.
         self.owns = owns
+        # When another replica gave up the policy's shard to this one (monotonic), or None.
+        self.handed_over = handed_over
         self.clock = clock
         # The leadership fence: False once this instance may no longer be the only writer.
         self.may_write = may_write
@@ -150,20 +153,32 @@ class Reconciler:
         memory = self._memory.get(uid)
         if memory is None:
             return
-        scaling = (memory.body.get("spec") or {}).get("scaling") or {}
-        await asyncio.sleep(self.first_delay(float(scaling.get("evaluationInterval") or 30)))
+        await asyncio.sleep(self.first_delay(_interval(memory.body)))
         while (memory := self._memory.get(uid)) is not None and not self.closing:
             memory.wake.clear()
-            if self.owns(uid):
+            if not self.owns(uid):  # another replica's shard: look again one interval later
+                self.cadence.forget(uid)
+                delay = min(MAX_BACKOFF, _interval(memory.body))
+            elif (settle := self._settling(uid, memory)) > 0:
+                delay = settle
+            else:
+                memory.started_at = time.monotonic()
                 self.cadence.started(uid)
                 delay = await self.run_once(uid)
                 self.cadence.scheduled(uid, delay)
-            else:  # another replica's shard: look again one interval later, parse nothing
-                self.cadence.forget(uid)
-                scaling = (memory.body.get("spec") or {}).get("scaling") or {}
-                delay = min(MAX_BACKOFF, float(scaling.get("evaluationInterval") or 30))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
+
+    def _settling(self, uid: str, memory: evaluation.PolicyMemory) -> float:
+        """Seconds to hold back the first evaluation of a policy whose shard another replica
+        gave up: that replica may have evaluated it just before, so this one waits until one
+        interval after the release, and no policy is evaluated twice within an interval
+        across a handover. 0 for everything else (a dead holder's shard is taken only after
+        its Lease expired)."""
+        released = self.handed_over(uid)
+        if released is None or memory.started_at >= released:
+            return 0.0
+        return released + _interval(memory.body) - time.monotonic()
 
     def first_delay(self, interval: float) -> float:
         """When to evaluate a policy first: the policies found at start-up or takeover are
@@ -359,3 +374,9 @@ class Reconciler:
             )
             self._memory[uid] = memory
         return memory
+
+
+def _interval(body: Mapping[str, Any]) -> float:
+    """The policy's evaluation interval as the body says it, without parsing the body."""
+    scaling = (body.get("spec") or {}).get("scaling") or {}
+    return float(scaling.get("evaluationInterval") or 30)

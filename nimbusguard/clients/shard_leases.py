@@ -77,6 +77,11 @@ class Observer:
     def __init__(self) -> None:
         self._seen: dict[str, tuple[Record, float]] = {}
 
+    def since(self, name: str) -> float | None:
+        """When Lease `name` was first seen as it is now (local clock)."""
+        seen = self._seen.get(name)
+        return None if seen is None else seen[1]
+
     def holder(self, record: Record, now: float) -> str | None:
         previous = self._seen.get(record.name)
         if previous is None or previous[0] != record:
@@ -120,6 +125,9 @@ class ShardLeases:
         self._observer = Observer()
         self._renewed: dict[int, float] = {}  # shard → monotonic time of its last renewal
         self._records: dict[int, Record] = {}  # the shards' Leases as last listed
+        # shard → when its previous holder was first seen to have given it up, for the shards
+        # this replica took from a release (not from an expired or a new Lease)
+        self._handed: dict[int, float] = {}
         self.live: frozenset[str] = frozenset()
 
     # -- what the evaluation loops ask -------------------------------------------------------
@@ -132,6 +140,13 @@ class ShardLeases:
 
     def owns(self, uid: str) -> bool:
         return self.holds(sharding.shard_of(uid, self.settings.shards))
+
+    def handed_over(self, uid: str) -> float | None:
+        """When the previous holder of the policy's shard gave it up (local monotonic clock),
+        if this replica holds the shard and took it from that release; else None. The previous
+        holder may have evaluated the policy just before it released the shard."""
+        shard = sharding.shard_of(uid, self.settings.shards)
+        return self._handed.get(shard) if self.holds(shard) else None
 
     @property
     def held(self) -> frozenset[int]:
@@ -186,12 +201,20 @@ class ShardLeases:
             for shard in plan.release:
                 await self._write(sharding.lease_name(s.prefix, shard), "shard", shards[shard], "")
         for shard in sorted(plan.assigned - plan.wait):
-            written = await self._write(
-                sharding.lease_name(s.prefix, shard), "shard", shards.get(shard)
-            )
-            if written is not None:
-                self._renewed[shard] = self._monotonic()
-                self._records[shard] = written
+            previous = shards.get(shard)
+            written = await self._write(sharding.lease_name(s.prefix, shard), "shard", previous)
+            if written is None:
+                continue
+            self._renewed[shard] = self._monotonic()
+            self._records[shard] = written
+            if shard in before:
+                continue
+            released = previous is not None and not previous.holder
+            since = self._observer.since(previous.name) if previous is not None else None
+            if released and since is not None:
+                self._handed[shard] = since
+            else:  # a new Lease, or one whose holder died: nobody evaluated it lately
+                self._handed.pop(shard, None)
         if self.held != before:
             logger.info("holding shards %s of %d", sorted(self.held), s.shards)
             self.on_change(self.held)

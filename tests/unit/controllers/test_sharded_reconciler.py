@@ -4,6 +4,7 @@ shard over only after its evaluation in flight finished."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -102,3 +103,42 @@ async def test_counting_owned_policies_is_linear_in_the_policies(
         assert asked[0] <= 2 * count
     finally:
         await w.rec.stop(5.0)
+
+
+async def test_a_policy_handed_over_is_first_evaluated_an_interval_after_the_release(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The replica that gave the shard up may have evaluated the policy just before."""
+    released = time.monotonic() - 4.0  # seen released 4 s ago; the interval is 5 s
+    w = harness.world(
+        monkeypatch,
+        obj=harness.body(evaluationInterval=5),
+        rec_kwargs={"handed_over": lambda uid: released},
+    )
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    starts: list[float] = []
+    evaluated = asyncio.Event()
+
+    async def run_once(uid: str) -> float:
+        starts.append(time.monotonic())
+        evaluated.set()
+        return 5.0
+
+    monkeypatch.setattr(w.rec, "run_once", run_once)
+    body = w.policy_body()
+    body["status"] = {"phase": "Learning"}
+    try:
+        await w.rec.observe(body, lambda _: [])
+        await asyncio.wait_for(evaluated.wait(), timeout=30)
+    finally:
+        await w.rec.stop(5.0)
+
+    assert starts[0] >= released + 5.0
+    memory = w.rec._memory[harness.UID]
+    assert w.rec._settling(harness.UID, memory) == 0.0  # evaluated here since: no more waiting
+
+
+async def test_no_wait_without_a_handover(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = harness.world(monkeypatch)  # not sharded: handed_over says None
+    await w.adopt()
+    assert w.rec._settling(harness.UID, w.rec._memory[harness.UID]) == 0.0

@@ -99,6 +99,11 @@ async def rounds(replicas: list[shard_leases.ShardLeases], clock: Clock, count: 
         clock.now += 2.0
 
 
+def uid_in(shard: int) -> str:
+    """A policy uid of `shard` (of 6)."""
+    return next(u for i in itertools.count() if sharding.shard_of(u := f"uid-{i}", 6) == shard)
+
+
 def assert_one_holder_per_shard(replicas: list[shard_leases.ShardLeases]) -> None:
     for shard in range(6):
         assert sum(r.holds(shard) for r in replicas) <= 1, shard
@@ -119,6 +124,11 @@ async def test_replicas_share_the_shards_evenly_and_never_hold_one_twice() -> No
     assert sorted(len(r.held) for r in (a, b, c)) == [2, 2, 2]
     assert {s for _, shards in log for s in shards} <= set(range(6))
     assert all(who == "a" for who, _ in log)  # only a had shards to give up
+    # b and c took every shard they hold from a's release: their policies wait an interval
+    for r in (b, c):
+        for shard in r.held:
+            assert r.handed_over(uid_in(shard)) is not None
+    assert all(a.handed_over(uid_in(shard)) is None for shard in a.held)  # new Leases
     uid = "0b4c7a43-5f1e-4c1f-9a6e-2f7e4a1d9c11"
     assert sum(r.owns(uid) for r in (a, b, c)) == 1
 
@@ -136,6 +146,11 @@ async def test_a_lost_replicas_shards_move_within_the_lease_duration() -> None:
         await rounds([a, b], clock, 1)  # c is SIGKILLed: it never renews again
         assert_one_holder_per_shard([a, b])
         assert clock.now - began <= 15.0 + 2 * 2.0, "takeover later than lease + 2 rounds"
+
+    # c's shards came from expired Leases: c is dead, nobody evaluated their policies lately
+    for shard in lost:
+        owner = a if a.holds(shard) else b
+        assert owner.handed_over(uid_in(shard)) is None
 
     await rounds([a, b], clock, 3)  # the cap may move one more shard between a and b
     assert_one_holder_per_shard([a, b])
