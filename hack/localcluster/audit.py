@@ -5,9 +5,12 @@ Chaos tests check their invariants from this server-side evidence rather than fr
 timing of their own polls: every write to the resources the operator touches (Leases,
 ScalingPolicies and their status, Deployments and their scale, ConfigMaps, Events) is logged
 with the authenticated user, the verb, the object, the response code and the server's
-timestamps. Reads are not logged (the log stays small on a shared test cluster).
-Requests to nimbusguard.io and to the scale subresource are logged with their bodies
-(`Request` level), so a test can see which status fields a write carried.
+timestamps. Reads are not logged (the log stays small on a shared test cluster), except the
+Deployment reads of users in READS_GROUP: reading its target is the one request every
+evaluation makes, so for an operator in that group the log says who evaluated which policy
+when. Requests to nimbusguard.io, to the scale subresource and to Leases are logged with
+their bodies (`Request` level), so a test can see which status fields a write carried and
+whom a Lease write named as its holder.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import yaml
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+READS_GROUP = "nimbusguard:audited-reads"
 
 _WATCHED = [
     {"group": "coordination.k8s.io", "resources": ["leases"]},
@@ -36,6 +40,7 @@ def policy() -> dict[str, Any]:
     detailed = [
         {"group": "nimbusguard.io"},
         {"group": "apps", "resources": ["deployments/scale", "statefulsets/scale"]},
+        {"group": "coordination.k8s.io", "resources": ["leases"]},
     ]
     return {
         "apiVersion": "audit.k8s.io/v1",
@@ -43,6 +48,12 @@ def policy() -> dict[str, Any]:
         # One event per request, when its response is complete.
         "omitStages": ["RequestReceived", "ResponseStarted"],
         "rules": [
+            {
+                "level": "Metadata",
+                "userGroups": [READS_GROUP],
+                "verbs": ["get"],
+                "resources": [{"group": "apps", "resources": ["deployments"]}],
+            },
             {"level": "None", "verbs": ["get", "list", "watch"]},
             # kwok renews its fake nodes' Leases every few seconds: noise.
             {"level": "None", "namespaces": ["kube-node-lease"]},
@@ -167,20 +178,26 @@ class AuditLog:
                 if event is not None:
                     yield event
 
-    def writes(
+    def writes(self, *, since: int = 0, **filters: Any) -> list[AuditEvent]:
+        """Write requests after `since`, filtered as `requests` filters them."""
+        return self.requests(since=since, writes=True, **filters)
+
+    def requests(
         self,
         *,
         since: int = 0,
+        writes: bool | None = None,
         namespace: str | None = None,
         user: str | None = None,
         resource: str | None = None,
         name: str | None = None,
         succeeded: bool | None = None,
     ) -> list[AuditEvent]:
-        """Write requests after `since`, filtered; `resource` matches `AuditEvent.kind`."""
+        """Requests after `since`, filtered (`writes`: only writes, only reads, or both);
+        `resource` matches `AuditEvent.kind`."""
         found = []
         for event in self.events(since):
-            if not event.write:
+            if writes is not None and event.write != writes:
                 continue
             if namespace is not None and event.namespace != namespace:
                 continue

@@ -15,8 +15,8 @@ import kubernetes
 
 from api.v1 import scalingpolicy_types as types
 from controllers import learning
-from hack.localcluster import LocalClusters, identity
-from hack.localcluster.audit import AuditEvent, AuditLog
+from hack.localcluster import LocalClusters, identity, pki
+from hack.localcluster.audit import READS_GROUP, AuditEvent, AuditLog
 from hack.localcluster.proxy import TcpProxy
 from nimbusguard.clients import qtables
 from nimbusguard.scaling import promotion
@@ -169,17 +169,20 @@ class Chaos:
         leader_elect: bool = False,
         wait: str | None = "ready",
         extra_args: tuple[str, ...] = (),
+        audit_reads: bool = False,
     ) -> Operator:
         """Start an operator authenticating to the hub as user `chaos-<ns>-<name>` (also its
         Lease identity); `proxied`: through a TcpProxy of its own. `wait`: "ready",
-        "leader", "standby" or None."""
+        "leader", "standby" or None. `audit_reads`: the hub's audit log records its reads of
+        Deployments too (one per evaluation, see `evaluations`)."""
         hub = self.local.cluster(self.clusters.hub_context)
         user = f"chaos-{self.ns}-{name}"[:60]
+        groups = (pki.ADMIN_GROUP, *((READS_GROUP,) if audit_reads else ()))
         proxy = TcpProxy("127.0.0.1", int(hub.server.rsplit(":", 1)[1])) if proxied else None
         servers = {hub.name: f"https://{proxy.address}"} if proxy else {}
         kubeconfig = identity.kubeconfig_with(
             self.tmp / f"{name}.kubeconfig",
-            [identity.issue_user(hub, user).entry()],
+            [identity.issue_user(hub, user, groups).entry()],
             servers=servers,
         )
         log = self.tmp / f"operator-{name}.log"
@@ -210,6 +213,17 @@ class Chaos:
         """Writes in this scenario's namespace since it began (see AuditLog.writes)."""
         filters.setdefault("namespace", self.ns)
         return self.audit.writes(since=self.mark, **filters)
+
+    def evaluations(self, since: int | None = None) -> list[AuditEvent]:
+        """The target reads of operators started with `audit_reads`, one per evaluation, in
+        this scenario's namespace since `since` (default: since it began)."""
+        return self.audit.requests(
+            since=self.mark if since is None else since,
+            writes=False,
+            namespace=self.ns,
+            resource="deployments",
+            succeeded=True,
+        )
 
     def scales(self, user: str | None = None, name: str | None = None) -> list[AuditEvent]:
         """Successful writes to a Deployment's replicas (scale subresource or spec) by `user`."""

@@ -64,14 +64,19 @@ def test_audit_reader_filters_writes_and_reads_from_a_mark(tmp_path: Path) -> No
     assert first.request == {"spec": {"replicas": 3}}
     assert first.received.microsecond == 1 and first.kind == "deployments/scale"
     assert log.writes(namespace="other") == []
+    (read,) = log.requests(writes=False)
+    assert (read.user, read.verb) == ("op-a", "get")
 
 
 def test_audit_policy_logs_writes_only_and_bodies_for_our_group(tmp_path: Path) -> None:
     audit.write_policy(tmp_path / "p.yaml")
     rules = yaml.safe_load((tmp_path / "p.yaml").read_text())["rules"]
-    assert rules[0] == {"level": "None", "verbs": ["get", "list", "watch"]}
+    # Reads are logged only for the audited-reads group, and only of Deployments.
+    assert rules[0]["userGroups"] == [audit.READS_GROUP] and rules[0]["verbs"] == ["get"]
+    assert rules[1] == {"level": "None", "verbs": ["get", "list", "watch"]}
     detailed = next(r for r in rules if r["level"] == "Request")
     assert {"group": "nimbusguard.io"} in detailed["resources"]
+    assert {"group": "coordination.k8s.io", "resources": ["leases"]} in detailed["resources"]
     assert rules[-1] == {"level": "None"}
     flags = audit.apiserver_flags(tmp_path / "p.yaml", tmp_path / "a.log")
     assert f"--audit-log-path={tmp_path / 'a.log'}" in flags
