@@ -5,9 +5,12 @@ ConfigMap call goes through `kube.call`), so the tests see namespaces and owners
 from __future__ import annotations
 
 import base64
+import io
+import json
 import types as pytypes
 from typing import Any
 
+import numpy as np
 import pytest
 
 from api.v1 import scalingpolicy_types as types
@@ -302,3 +305,49 @@ async def test_a_table_a_spec_change_cannot_use_is_kept(
     assert kept is not None and kept.startswith(f"{OPERATOR_NS}/{OWN}-replaced-")
     assert cluster.blob(OPERATOR_NS, kept.split("/")[1]) == old
     assert rt.replaced is None
+
+
+def _of_version(blob: bytes, schema: int) -> bytes:
+    """`blob` as another release would have written it: same arrays, another schema number."""
+    with np.load(io.BytesIO(blob)) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["schema"] = schema
+    arrays["meta"] = np.array(json.dumps(meta))
+    out = io.BytesIO()
+    np.savez_compressed(out, **arrays)
+    return out.getvalue()
+
+
+async def test_a_stored_table_of_an_incompatible_version_is_kept_aside_and_says_why(
+    cluster: Cluster,
+) -> None:
+    old = _of_version(_active_table(700), 1)
+    cluster.put(OPERATOR_NS, OWN, old, owner_uid="u-1")
+    rt = _rt()
+    loaded = await learning.load(STORE, POLICY, rt)
+    # From scratch, in Learning: the old release's progress is not carried over.
+    assert rt.learner_ready and rt.learner.decisions == 0 and rt.learner.phase == "Learning"
+    (kept,) = [n for ns, n in cluster.maps if n.startswith(f"{OWN}-corrupt-")]
+    assert cluster.blob(OPERATOR_NS, kept) == old
+    assert loaded.condition is not None
+    assert (loaded.condition.status, loaded.condition.reason) == (False, "QTableCorrupt")
+    assert "schema version 1 is incompatible" in loaded.condition.message
+
+
+async def test_a_warm_start_of_an_incompatible_version_starts_afresh_and_says_why(
+    cluster: Cluster,
+) -> None:
+    spec = POLICY.spec.model_copy(deep=True)
+    spec.ai_config.q_learning.warm_start = types.QTableRef(config_map_name="pretrained")
+    policy = POLICY.model_copy(update={"spec": spec})
+    old = _of_version(_active_table(900), 1)
+    cluster.put("shop", "pretrained", old)
+    rt = _rt()
+    loaded = await learning.load(STORE, policy, rt)
+    assert rt.learner_ready and rt.learner.decisions == 0 and rt.learner.phase == "Learning"
+    assert loaded.condition is not None
+    assert (loaded.condition.status, loaded.condition.reason) == (False, "WarmStartFailed")
+    assert "schema version 1 is incompatible" in loaded.condition.message
+    # The tenant's file is left as it was.
+    assert cluster.blob("shop", "pretrained") == old and cluster.writes == []

@@ -140,6 +140,55 @@ def test_bad_files(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -
     assert "not a Q-table file" in err
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("load\n1\n2\n-3\n4\n", "row 4, column 'load' is negative; load cannot be"),
+        ("load\n" + "5\n" * 50, "column 'load' is constant before or in the window"),
+        ("load\n1\ninf\n3\n", "row 3, column 'load' is infinite"),
+    ],
+)
+def test_negative_constant_and_infinite_loads_are_refused(
+    tmp_path: pathlib.Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    for command in ("simulate", "train"):
+        extra = ["--autoscaler", "qlearning"] if command == "simulate" else [
+            "--out", str(tmp_path / "q.npz")
+        ]  # fmt: skip
+        code, _, err = run([command, "--trace", str(path), "--column", "load", *extra], capsys)
+        assert code == 2, command
+        assert message in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "q.npz").exists()
+
+
+def test_a_trace_shorter_than_the_forecasters_window_falls_back_to_the_hpa(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 10 minutes: less than the forecaster's 30-minute level. The learner never leaves
+    # Learning, so the policy's HPA acts throughout (the documented fallback): the same numbers.
+    path = tmp_path / "short.csv"
+    rng = np.random.default_rng(3)
+    path.write_text("load\n" + "\n".join(f"{5 + 3 * rng.random():.3f}" for _ in range(40)))
+    runs = {}
+    for name in ("qlearning", "hpa"):
+        report = tmp_path / f"{name}.json"
+        code, _, err = run(
+            ["simulate", "--trace", str(path), "--column", "load", "--autoscaler", name,
+             "--seeds", "1", "--json", str(report)],
+            capsys,
+        )  # fmt: skip
+        assert (code, err) == (0, "")
+        (runs[name],) = [
+            r for r in json.loads(report.read_text())["runs"] if r["autoscaler"] == name
+        ]
+    assert runs["qlearning"]["replica_hours"] == runs["hpa"]["replica_hours"]
+    assert runs["qlearning"]["slo_violation_fraction"] == runs["hpa"]["slo_violation_fraction"]
+    assert runs["qlearning"]["scale_events_per_hour"] > 0  # the HPA did act
+
+
 def test_nan_cells_are_skipped_and_counted(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "gaps.csv"
     path.write_text("t,load\n0,1\n15,\n30,nan\n45,4\n")
