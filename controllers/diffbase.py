@@ -8,6 +8,12 @@ docs/scaling.md, profile), followed by metadata.managedFields. Building the esse
 body without .status and with only the metadata kopf keeps gives the same essence without
 copying the rest. When a handler asks kopf to track
 fields of .status (`field=` on status), kopf's own way is kept.
+
+An operator with only event and index handlers (ours, see controllers/handlers.py) never
+reads the essence: kopf builds it, strips its progress from a deep copy and diffs it on every
+event only for change-detecting (create/update/resume) and daemon/timer handlers. With
+`tracked=False` the essence is empty: measured at 250 policies, building it (even slim) and
+kopf's copy took 3.5 % of the operator's CPU.
 """
 
 from __future__ import annotations
@@ -21,9 +27,15 @@ _KEPT_METADATA = ("name", "namespace", "uid", "labels", "annotations")
 
 
 class SpecDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    def __init__(self, *, prefix: str, key: str, tracked: bool = True) -> None:
+        super().__init__(prefix=prefix, key=key)
+        self.tracked = tracked  # False: no handler detects changes, nothing reads the essence
+
     def build(
         self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
     ) -> kopf.BodyEssence:
+        if not self.tracked:
+            return kopf.BodyEssence()
         fields = list(extra_fields or [])
         if fields or "status" not in body:
             return super().build(body=body, extra_fields=fields)

@@ -62,14 +62,17 @@ def build_registry() -> kopf.OperatorRegistry:
     return registry
 
 
-def settings() -> kopf.OperatorSettings:
+def settings(registry: kopf.OperatorRegistry) -> kopf.OperatorSettings:
     """kopf settings: our annotations prefix, status left to us, no noise."""
     s = kopf.OperatorSettings()
     # Nothing of kopf's progress or diff-base is needed for event handlers; should kopf
     # ever store any, it goes to annotations (a structural schema would prune .status.kopf).
     s.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=gv.GROUP)
+    # The essence (what changed since last handled) is only read by change-detecting and
+    # daemon/timer handlers: without them, kopf need not build it for every watch event.
+    tracked = bool(registry._changing.get_all_handlers() or registry._spawning.get_all_handlers())
     s.persistence.diffbase_storage = diffbase.SpecDiffBaseStorage(
-        prefix=gv.GROUP, key="last-handled-configuration"
+        prefix=gv.GROUP, key="last-handled-configuration", tracked=tracked
     )
     s.persistence.finalizer = f"{gv.GROUP}/finalizer"
     # Our own Events say what happened; kopf's "handler succeeded" events would be noise.

@@ -285,7 +285,7 @@ async def _operate(
     operator = asyncio.create_task(
         kopf.operator(
             registry=registry,
-            settings=handlers.settings(),
+            settings=handlers.settings(registry),
             standalone=True,
             clusterwide=not cfg.namespaces,
             namespaces=list(cfg.namespaces),

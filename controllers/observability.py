@@ -220,6 +220,10 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level)
     # The HTTP client's per-request lines drown everything else at DEBUG.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # kopf logs "Handler 'observe' succeeded." at INFO for every watch event, our own status
+    # echoes included (a line per status write); its warnings and errors still show.
+    objects = logging.getLogger("kopf.objects")
+    objects.setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
 
 
 def policy_logger(

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from api.v1 import groupversion_info as gv
-from controllers import diffbase
+from controllers import diffbase, handlers
 
 BODY: dict[str, Any] = {
     "apiVersion": "nimbusguard.io/v1",
@@ -63,3 +63,26 @@ def test_the_status_is_never_copied_and_the_body_never_changed(monkeypatch: Any)
     assert not any(isinstance(v, dict) and "status" in v for v in copied)
     assert not any(isinstance(v, dict) and "managedFields" in v for v in copied)
     assert body["status"]["phase"] == "Learning"
+
+
+def test_without_change_tracking_no_essence_is_built(monkeypatch: Any) -> None:
+    copied: list[Any] = []
+    monkeypatch.setattr(copy, "deepcopy", lambda value, memo=None: copied.append(value))
+    untracked = diffbase.SpecDiffBaseStorage(
+        prefix=gv.GROUP, key="last-handled-configuration", tracked=False
+    )
+
+    assert untracked.build(body=kopf.Body(BODY)) == {}  # type: ignore[arg-type]
+    assert copied == []
+
+
+def test_the_operator_tracks_changes_only_when_a_handler_needs_them() -> None:
+    registry = handlers.build_registry()  # event and index handlers only
+    storage = handlers.settings(registry).persistence.diffbase_storage
+    assert isinstance(storage, diffbase.SpecDiffBaseStorage) and not storage.tracked
+
+    @kopf.on.update(*handlers.RESOURCE, registry=registry)
+    async def changed(**_: Any) -> None: ...
+
+    storage = handlers.settings(registry).persistence.diffbase_storage
+    assert isinstance(storage, diffbase.SpecDiffBaseStorage) and storage.tracked
