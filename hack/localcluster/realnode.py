@@ -212,6 +212,17 @@ class RealNode:
         for image in images:
             _load_image(layout, self._ctr(), image)
 
+    def forward_host_port(self, port: int) -> str:
+        """Let the node's pods reach a server that listens on this host's 127.0.0.1:`port` (a
+        local Prometheus), at 10.0.0.1:`port` as they reach the API servers; that address.
+        The server stays bound to loopback; the rule is in the node's own nat chain, so it
+        goes when the node stops."""
+        layout = self._started()
+        rule = cfg.dnat_rule(port, port)
+        _run(["iptables", "-w", "-t", "nat", "-A", layout.chain, *rule],
+             what="pod network of the real node")  # fmt: skip
+        return f"{cfg.SERVICE_IP}:{port}"
+
     def status(self) -> list[tuple[str, int | None, bool, Path]]:
         return [(n, c.pid, c.running(), c.log) for n, c in self.children.items()]
 

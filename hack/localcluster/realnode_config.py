@@ -255,13 +255,13 @@ def nat_rules(
 ) -> list[list[str]]:
     """iptables rules of the node's own nat chain: the hub's API server at the `kubernetes`
     Service (10.0.0.1:443), every cluster's also at 10.0.0.1:<its own port>."""
-    rules = []
     targets = {KUBERNETES_PORT: apiserver_ports[hub], **{p: p for p in apiserver_ports.values()}}
-    for port, target in targets.items():
-        rules.append(
-            [
-                "-d", f"{SERVICE_IP}/32", "-p", "tcp", "--dport", str(port),
-                "-j", "DNAT", "--to-destination", f"127.0.0.1:{target}",
-            ]
-        )  # fmt: skip
-    return rules
+    return [dnat_rule(port, target) for port, target in targets.items()]
+
+
+def dnat_rule(port: int, target: int) -> list[str]:
+    """Pods' 10.0.0.1:`port` to this host's 127.0.0.1:`target` (route_localnet is on)."""
+    return [
+        "-d", f"{SERVICE_IP}/32", "-p", "tcp", "--dport", str(port),
+        "-j", "DNAT", "--to-destination", f"127.0.0.1:{target}",
+    ]  # fmt: skip

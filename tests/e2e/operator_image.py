@@ -6,13 +6,11 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from hack import incluster
+
 # localhost/: an image that only exists here, never pulled (imagePullPolicy Never in-cluster).
 IMAGE = os.environ.get("NIMBUSGUARD_E2E_IMAGE", "localhost/nimbusguard-operator:e2e")
-BUILD_TIMEOUT = 1800.0
 
 
 @functools.cache
@@ -21,18 +19,11 @@ def built() -> str:
 
     Raises AssertionError with the build's last output lines when the build fails.
     """
-    began = time.monotonic()
-    done = subprocess.run(
-        [str(ROOT / "hack" / "docker-build.sh"), IMAGE],
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-        check=False,
-        cwd=ROOT,
-    )
-    output = (done.stdout + done.stderr).strip().splitlines()
-    assert done.returncode == 0, f"building {IMAGE} failed:\n" + "\n".join(output[-40:])
-    print(f"operator image {IMAGE} built in {time.monotonic() - began:.0f}s")
+    try:
+        seconds = incluster.build_image(IMAGE)
+    except incluster.InClusterError as error:
+        raise AssertionError(str(error)) from None
+    print(f"operator image {IMAGE} built in {seconds:.0f}s")
     return IMAGE
 
 

@@ -18,7 +18,6 @@ and last log lines.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import re
@@ -27,26 +26,22 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import kubernetes
 import pytest
 import yaml
 
-from hack import workloads
+from hack import incluster, workloads
 from hack.gen import kustomize
 from hack.localcluster import LocalClusterError, realnode, realnode_config
 from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import operator_image, support
 from tests.e2e.controller import helpers as h
 
-CONFIG = support.ROOT / "config"
+CONFIG = incluster.CONFIG
 BUNDLE_DIR = support.ROOT / "bundle"
 BUNDLE = "bundle"  # an Installs entry: the OLM bundle's install strategy, without OLM
-SYSTEM = "nimbusguard-system"
-SELECTOR = "control-plane=controller-manager,app.kubernetes.io/name=nimbusguard-operator"
-MEMBER_SA = "nimbusguard-member-scaler"
-MEMBER_SECRET = "nimbusguard-member-clusters"
+SYSTEM = incluster.SYSTEM
 METRICS_SERVICE = "nimbusguard-controller-manager-metrics-service"
 LEASE = "nimbusguard-operator"
 INTERVAL = 10  # seconds between evaluations of the test policies
@@ -79,25 +74,9 @@ def real_node(e2e_clusters: support.E2EClusters) -> Iterator[realnode.RealNode]:
 
 
 def _render(e2e_clusters: support.E2EClusters, entry: str) -> list[dict[str, Any]]:
-    """`kubectl kustomize config/<entry>` with the user's additions for this cluster."""
-    text = e2e_clusters.kubectl(e2e_clusters.hub_context, "kustomize", str(CONFIG / entry)).stdout
-    docs = [d for d in yaml.safe_load_all(text) if d]
-    for deployment in kustomize.manager_deployments(docs):
-        _on_real_node(deployment)
-    return docs
-
-
-def _on_real_node(deployment: dict[str, Any]) -> None:
-    """What a user's overlay for this cluster adds: the image built here, never pulled, and
-    the toleration and node selector of the (tainted) real node."""
-    pod = deployment["spec"]["template"]["spec"]
-    container = kustomize.manager_container(deployment)
-    container["image"] = operator_image.IMAGE
-    container["imagePullPolicy"] = "Never"
-    pod.setdefault("tolerations", []).append(
-        {"key": realnode_config.TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+    return incluster.render(
+        e2e_clusters.kubectl, e2e_clusters.hub_context, entry, operator_image.IMAGE
     )
-    pod["nodeSelector"] = {"kubernetes.io/hostname": realnode_config.NODE_NAME}
 
 
 def _bundle() -> list[dict[str, Any]]:
@@ -146,16 +125,9 @@ def _bundle() -> list[dict[str, Any]]:
         deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
                       "metadata": {"name": spec["name"], "namespace": SYSTEM},
                       "spec": spec["spec"]}  # fmt: skip
-        _on_real_node(deployment)
+        incluster.on_real_node(deployment, operator_image.IMAGE)
         docs.append(deployment)
     return [d for d in docs if d["kind"] != "CustomResourceDefinition"]
-
-
-def _apply(e2e_clusters: support.E2EClusters, context: str, docs: list[dict[str, Any]]) -> None:
-    e2e_clusters.kubectl(
-        context, "apply", "--server-side", "--force-conflicts", "-f", "-",
-        stdin=kustomize.dump(docs),
-    )  # fmt: skip
 
 
 def _uninstall(e2e_clusters: support.E2EClusters, context: str, docs: list[dict[str, Any]]) -> None:
@@ -178,120 +150,25 @@ def _wait_namespace_gone(e2e_clusters: support.E2EClusters, context: str) -> Non
     support.wait_until(gone, timeout=180, what=f"namespace {SYSTEM} deleted in {context}")
 
 
-def _token(api: Any, account: str, namespace: str) -> str:
-    request = {"spec": {"audiences": [], "expirationSeconds": 3600}}
-    answer = support.core_v1(api).create_namespaced_service_account_token(
-        account, namespace, request
-    )
-    return str(answer.status.token)
-
-
-def _member_kubeconfig(e2e_clusters: support.E2EClusters, token: str) -> str:
-    """The member's context as the operator's Pod reaches it: 10.0.0.1:<member port> (the
-    real node's address rule; the API servers' certificates carry 10.0.0.1)."""
-    config = yaml.safe_load(e2e_clusters.kubeconfig.read_text())
-    context = e2e_clusters.member_context
-    ctx = next(c for c in config["contexts"] if c["name"] == context)["context"]
-    cluster = dict(next(c for c in config["clusters"] if c["name"] == ctx["cluster"])["cluster"])
-    port = urlparse(cluster["server"]).port
-    cluster["server"] = f"https://{realnode_config.SERVICE_IP}:{port}"
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": context, "cluster": cluster}],
-            "users": [{"name": context, "user": {"token": token}}],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-            "current-context": context,
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def member_token(
     e2e_clusters: support.E2EClusters, member_api: Any, real_node: realnode.RealNode
 ) -> Iterator[str]:
     """config/member in the member cluster; a token of its scaler identity."""
     del real_node
-    text = e2e_clusters.kubectl(
-        e2e_clusters.member_context, "kustomize", str(CONFIG / "member")
-    ).stdout
-    docs = [d for d in yaml.safe_load_all(text) if d]
-    _wait_namespace_gone(e2e_clusters, e2e_clusters.member_context)
-    _apply(e2e_clusters, e2e_clusters.member_context, docs)
-    yield _token(member_api, MEMBER_SA, SYSTEM)
+    member = e2e_clusters.member_context
+    docs = incluster.kustomize_docs(e2e_clusters.kubectl, member, CONFIG / "member")
+    _wait_namespace_gone(e2e_clusters, member)
+    incluster.apply(e2e_clusters.kubectl, member, docs)
+    yield incluster.token(member_api, incluster.MEMBER_SA, SYSTEM)
     _uninstall(e2e_clusters, e2e_clusters.member_context, docs)
-
-
-def _install(
-    e2e_clusters: support.E2EClusters, hub_api: Any, docs: list[dict[str, Any]], member: str
-) -> None:
-    """Everything but the Deployments, then the member kubeconfig Secret, then the
-    Deployments: the Secret is mounted from the first start."""
-    deployments = kustomize.manager_deployments(docs)
-    _apply(e2e_clusters, e2e_clusters.hub_context, [d for d in docs if d not in deployments])
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": MEMBER_SECRET, "namespace": SYSTEM},
-        "data": {"kubeconfig": base64.b64encode(member.encode()).decode()},
-    }
-    support.core_v1(hub_api).create_namespaced_secret(SYSTEM, secret)
-    _apply(e2e_clusters, e2e_clusters.hub_context, deployments)
 
 
 # ---------------------------------------------------------------- pods, with what explains them
 
 
 def _pods(hub_api: Any) -> list[Any]:
-    pods = support.core_v1(hub_api).list_namespaced_pod(SYSTEM, label_selector=SELECTOR).items
-    return [p for p in pods if p.metadata.deletion_timestamp is None]
-
-
-def _ready(pod: Any) -> bool:
-    conditions = pod.status.conditions or []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
-
-
-def _report(e2e_clusters: support.E2EClusters, hub_api: Any) -> str:
-    """Each operator Pod: phase, node, container states, its events and its last log lines."""
-    core = support.core_v1(hub_api)
-    lines = []
-    for pod in core.list_namespaced_pod(SYSTEM, label_selector=SELECTOR).items:
-        name = pod.metadata.name
-        lines.append(f"--- pod {name} on {pod.spec.node_name}: {pod.status.phase}")
-        for status in pod.status.container_statuses or []:
-            state = status.state.to_dict()
-            lines.append(
-                f"    {status.name}: ready={status.ready} "
-                f"restarts={status.restart_count} state={state}"
-            )
-        events = core.list_namespaced_event(SYSTEM, field_selector=f"involvedObject.name={name}")
-        for event in events.items[-15:]:
-            lines.append(f"    event {event.type} {event.reason}: {event.message}")
-        for previous in ("--previous", None):
-            logs = e2e_clusters.kubectl(
-                e2e_clusters.hub_context, "logs", "-n", SYSTEM, name, "--tail=25",
-                *([previous] if previous else []), check=False,
-            )  # fmt: skip
-            if logs.returncode == 0 and logs.stdout.strip():
-                lines.append(f"    logs{' (previous)' if previous else ''}:")
-                lines += [f"      {line}" for line in logs.stdout.splitlines()]
-    return "\n".join(lines) or f"no operator pods in {SYSTEM}"
-
-
-# Waiting reasons that will not resolve by waiting: fail at once, with the Pods' report.
-HOPELESS = {"CrashLoopBackOff", "ErrImageNeverPull", "ImagePullBackOff", "ErrImagePull",
-            "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"}  # fmt: skip
-
-
-def _hopeless(hub_api: Any) -> str | None:
-    for pod in _pods(hub_api):
-        for status in pod.status.container_statuses or []:
-            waiting = status.state.waiting if status.state else None
-            if waiting is not None and waiting.reason in HOPELESS:
-                return f"{pod.metadata.name}: {waiting.reason}"
-    return None
+    return incluster.pods(hub_api)
 
 
 def _wait(
@@ -302,26 +179,27 @@ def _wait(
     timeout: float,
     what: str,
 ) -> None:
-    """Poll `condition()` until it holds; otherwise (or as soon as an operator container
-    crash-loops or has no image) fail with the Pods' events and last log lines."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        stuck = _hopeless(hub_api)
-        if stuck or time.monotonic() > deadline:
-            why = stuck or f"not within {timeout:.0f}s"
-            pytest.fail(f"{what}: {why}\n{_report(e2e_clusters, hub_api)}", pytrace=False)
-        time.sleep(0.5)
+    """`incluster.wait`, failing the test with the Pods' events and last log lines."""
+    try:
+        incluster.wait(e2e_clusters.kubectl, e2e_clusters.hub_context, hub_api, condition,
+                       timeout=timeout, what=what)  # fmt: skip
+    except incluster.InClusterError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def _wait_ready_pods(
     e2e_clusters: support.E2EClusters, hub_api: Any, count: int, timeout: float = 180
 ) -> list[Any]:
-    def ready() -> bool:
-        pods = _pods(hub_api)
-        return len(pods) == count and all(_ready(p) for p in pods)
+    try:
+        return incluster.wait_ready_pods(
+            e2e_clusters.kubectl, e2e_clusters.hub_context, hub_api, count, timeout
+        )
+    except incluster.InClusterError as error:
+        pytest.fail(str(error), pytrace=False)
 
-    _wait(e2e_clusters, hub_api, ready, timeout=timeout, what=f"{count} Ready operator Pod(s)")
-    return _pods(hub_api)
+
+def _report(e2e_clusters: support.E2EClusters, hub_api: Any) -> str:
+    return incluster.report(e2e_clusters.kubectl, e2e_clusters.hub_context, hub_api)
 
 
 def _lease_holder(hub_api: Any) -> str | None:
@@ -355,7 +233,8 @@ class Installs:
         self.remove()
         self._docs = _bundle() if entry == BUNDLE else _render(self._clusters, entry)
         _wait_namespace_gone(self._clusters, self._clusters.hub_context)
-        _install(self._clusters, self._hub_api, self._docs, self._member)
+        incluster.install(self._clusters.kubectl, self._clusters.hub_context, self._hub_api,
+                          self._docs, self._member)  # fmt: skip
         self.entry = entry
 
     def remove(self) -> None:
@@ -373,7 +252,10 @@ def installs(
     scalingpolicy_crd: str,
 ) -> Iterator[Installs]:
     del real_node, scalingpolicy_crd
-    installs = Installs(e2e_clusters, hub_api, _member_kubeconfig(e2e_clusters, member_token))
+    member = incluster.member_kubeconfig(
+        e2e_clusters.kubeconfig, e2e_clusters.member_context, member_token
+    )
+    installs = Installs(e2e_clusters, hub_api, member)
     try:
         yield installs
     finally:
@@ -533,7 +415,7 @@ def test_prometheus_scrapes_metrics_through_the_service(
         e2e_clusters.hub_context, "create", "clusterrolebinding", binding,
         "--clusterrole=nimbusguard-metrics-reader", f"--serviceaccount={hub_namespace}:scraper",
     )  # fmt: skip
-    token = _token(hub_api, "scraper", hub_namespace)
+    token = incluster.token(hub_api, "scraper", hub_namespace)
     # The Service's endpoints, as a ServiceMonitor's endpoints discovery sees them (Debian's
     # Prometheus is built without kubernetes_sd, so the test reads the EndpointSlice).
     expected = [(f"{pod.status.pod_ip}:8443", pod.metadata.name)]
@@ -663,7 +545,7 @@ def test_prod_hands_leadership_over_on_restart_and_on_deleting_the_leader(
         pods = _pods(hub_api)
         return (
             len(pods) == 2
-            and all(_ready(p) for p in pods)
+            and all(incluster.ready(p) for p in pods)
             and not before & {p.metadata.name for p in pods}
             and _holder_pod(hub_api, pods) is not None
         )

@@ -30,7 +30,7 @@ import kubernetes
 import pytest
 import yaml
 
-from hack import workloads
+from hack import incluster, workloads
 from hack.gen import kustomize, permissions
 from hack.loadgen import LoadExporter
 from hack.localcluster.prometheus import LocalPrometheus
@@ -108,7 +108,7 @@ def member_installed(e2e_clusters: support.E2EClusters, member_api: Any) -> Iter
     _apply(e2e_clusters, e2e_clusters.member_context, manifest)
     kinds = {d["kind"] for d in yaml.safe_load_all(manifest) if d}
     assert not kinds & {"Secret", "ClusterRoleBinding", "RoleBinding"}, kinds
-    yield _token(member_api, MEMBER_SA, SYSTEM)
+    yield incluster.token(member_api, MEMBER_SA, SYSTEM)
     _delete_all_but_crds(e2e_clusters, e2e_clusters.member_context, manifest)
 
 
@@ -168,34 +168,13 @@ def _kubeconfig_for(
     e2e_clusters: support.E2EClusters, context: str, name: str, token: str, path: Path
 ) -> Path:
     """A kubeconfig with one context `name`: the cluster of `context`, authenticated by token."""
-    config = yaml.safe_load(e2e_clusters.kubeconfig.read_text())
-    ctx = next(c for c in config["contexts"] if c["name"] == context)["context"]
-    cluster = next(c for c in config["clusters"] if c["name"] == ctx["cluster"])["cluster"]
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": cluster}],
-        "users": [{"name": name, "user": {"token": token}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-        "current-context": name,
-    }
     path.touch(mode=0o600)
-    path.write_text(yaml.safe_dump(document))
+    path.write_text(incluster.token_kubeconfig(e2e_clusters.kubeconfig, context, token, name=name))
     return path
 
 
-def _token(api: Any, account: str, namespace: str) -> str:
-    """A one-hour token of a ServiceAccount from the TokenRequest API."""
-    request = {"spec": {"audiences": [], "expirationSeconds": 3600}}
-    answer = support.core_v1(api).create_namespaced_service_account_token(
-        account, namespace, request
-    )
-    token: str = answer.status.token
-    return token
-
-
 def _service_account_token(hub_api: Any) -> str:
-    return _token(hub_api, MANAGER_SA, SYSTEM)
+    return incluster.token(hub_api, MANAGER_SA, SYSTEM)
 
 
 def _member_role_bindings(e2e_clusters: support.E2EClusters, tenant: str) -> None:
@@ -218,7 +197,9 @@ def _scraper(e2e_clusters: support.E2EClusters, hub_api: Any, namespace: str) ->
         e2e_clusters.hub_context, "create", "clusterrolebinding", f"{namespace}-scraper",
         "--clusterrole=nimbusguard-metrics-reader", f"--serviceaccount={namespace}:scraper",
     )  # fmt: skip
-    return _token(hub_api, "scraper", namespace), _token(hub_api, "nosy", namespace)
+    return incluster.token(hub_api, "scraper", namespace), incluster.token(
+        hub_api, "nosy", namespace
+    )
 
 
 def _exists_config_map(api: Any, namespace: str, name: str) -> bool:

@@ -70,3 +70,11 @@ def test_pods_reach_the_hub_at_the_kubernetes_service_and_members_at_their_ports
         ("30002", "127.0.0.1:30002"),
     }
     assert all(r[:2] == ["-d", "10.0.0.1/32"] for r in rules)
+
+
+def test_a_host_loopback_server_is_reached_at_the_same_port_of_10_0_0_1() -> None:
+    """The demo's Prometheus stays on 127.0.0.1; the node's pods reach it at 10.0.0.1:port."""
+    assert cfg.dnat_rule(9091, 9091) == [
+        "-d", "10.0.0.1/32", "-p", "tcp", "--dport", "9091",
+        "-j", "DNAT", "--to-destination", "127.0.0.1:9091",
+    ]  # fmt: skip
