@@ -99,7 +99,7 @@ run: venv ## Run the operator against the current kubeconfig context (RUN_ARGS a
 	$(VENV)/bin/nimbusguard run $(RUN_ARGS)
 
 .PHONY: demo
-demo: venv prometheus ## The newcomer's tour: local hub + member clusters, Prometheus, a replayed trace, the operator, a live view.
+demo: venv prometheus ## The newcomer's tour: hub + member clusters, Prometheus, a replayed trace, the operator as a Pod on a real node (DEMO_ARGS=--host-operator: a host process), a live view.
 	$(PY) -m hack.demo $(DEMO_ARGS)
 
 # Empty: the Dockerfile's own default (python:3.11-slim-bookworm) with Docker, the local base

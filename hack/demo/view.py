@@ -4,6 +4,7 @@ running tally against it (pure; the caller prints)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import itertools
 import re
 import shutil
@@ -14,9 +15,9 @@ CLEAR = "\033[2J\033[H"
 DASH = "—"
 
 
-def _ready_condition(status: dict[str, Any]) -> dict[str, Any]:
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     found: dict[str, Any] = next(
-        (c for c in status.get("conditions", []) if c.get("type") == "Ready"), {}
+        (c for c in status.get("conditions", []) if c.get("type") == kind), {}
     )
     return found
 
@@ -70,6 +71,7 @@ def summarize(
     ]
     judged = [d for d in decisions if d.get("utilization") is not None]
     return {
+        "learner_first_acted_minutes": learner_first_acted_minutes(decisions),
         "minutes": round((samples[-1]["t"] - samples[0]["t"]) / 60.0, 3) if samples else 0.0,
         "replica_minutes": round(replica_minutes(samples, "replicas"), 3),
         "hpa_replica_minutes": round(replica_minutes(samples, "hpa"), 3),
@@ -84,6 +86,19 @@ def summarize(
     }
 
 
+def _when(decision: dict[str, Any]) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(str(decision["time"]).replace("Z", "+00:00"))
+
+
+def learner_first_acted_minutes(decisions: list[dict[str, Any]]) -> float | None:
+    """Minutes from the first evaluation to the first decision the learner made (by the
+    decisions' own times in status); None while it has not acted."""
+    first = next((d for d in decisions if d["acting"] == "learner"), None)
+    if first is None:
+        return None
+    return round((_when(first) - _when(decisions[0])).total_seconds() / 60.0, 2)
+
+
 def summary_text(summary: dict[str, Any], slo_ratio: float) -> str:
     hpa, ours = summary["hpa_replica_minutes"], summary["replica_minutes"]
     if hpa:
@@ -91,6 +106,12 @@ def summary_text(summary: dict[str, Any], slo_ratio: float) -> str:
         versus = f"{abs(change):.1%} {'fewer' if change < 0 else 'more'} than the HPA formula's"
     else:
         versus = "no HPA recommendation recorded"
+    first = summary["learner_first_acted_minutes"]
+    took_over = (
+        "it has not acted yet (still behind the HPA formula, in its shadow)"
+        if first is None
+        else f"it first acted {first:.1f} minutes after the first evaluation"
+    )
     return "\n".join(
         [
             f"summary of {summary['minutes']:.1f} minutes ({summary['evaluations']} evaluations, "
@@ -100,6 +121,7 @@ def summary_text(summary: dict[str, Any], slo_ratio: float) -> str:
             f"{summary['judged_evaluations']} evaluations above {slo_ratio:g} × target",
             f"  scale events     {summary['scale_events']} ({summary['scale_ups']} up, "
             f"{summary['scale_downs']} down; {summary['learner_scale_events']} by the learner)",
+            f"  the learner      {took_over}",
         ]
     )
 
@@ -116,6 +138,17 @@ def learner_replicas(decision: dict[str, Any], acting: str | None) -> int | None
     return int(found.group(1)) if found else None
 
 
+def _decided_by(decision: dict[str, Any], status: dict[str, Any]) -> str:
+    """Who made this decision: status.acting is who acts *now*, and the evaluation that
+    promotes the learner was still decided by the HPA formula."""
+    mode = decision.get("mode")
+    if mode in ("explore", "exploit"):
+        return "learner"
+    if mode == "baseline":
+        return "hpa"
+    return str(status.get("acting") or DASH)  # a cooldown or a fallback: whoever acts now
+
+
 def decision_record(policy: dict[str, Any], clock: str, demand: float) -> dict[str, Any] | None:
     """The policy's last decision as the log shows it; None before the first one."""
     status = policy.get("status") or {}
@@ -127,14 +160,14 @@ def decision_record(policy: dict[str, Any], clock: str, demand: float) -> dict[s
         "time": decision["time"],
         "clock": clock,
         "demand": round(demand, 2),
-        "acting": status.get("acting") or DASH,
+        "acting": _decided_by(decision, status),
         "phase": status.get("phase") or DASH,
         "action": decision["action"],
         "mode": decision["mode"],
         "from": decision["fromReplicas"],
         "to": decision["toReplicas"],
         "hpa": decision.get("baselineReplicas"),
-        "learner": learner_replicas(decision, status.get("acting")),
+        "learner": learner_replicas(decision, _decided_by(decision, status)),
         "confidence": decision.get("confidence", 1.0),
         "utilization": metrics.get("lastUtilization"),
         "metric": status.get("metricSummary") or DASH,
@@ -155,6 +188,17 @@ def one_line(record: dict[str, Any]) -> str:
         f"phase {record['phase']:<8} | "
         f"{textwrap.shorten(record['reasoning'], 200, placeholder=' …')}"
     )
+
+
+def handover_line(policy: dict[str, Any], before: str | None) -> str | None:
+    """A log line when who acts changes (promotion or demotion), with the condition's why."""
+    status = policy.get("status") or {}
+    now = status.get("acting")
+    if now is None or before is None or now == before:
+        return None
+    why = _condition(status, "BaselineBeaten")
+    because = f"{why.get('reason')}: {why.get('message', '')}" if why else DASH
+    return f"==> now acting: {now} ({because})"
 
 
 def render(
@@ -196,20 +240,24 @@ def render(
             f"{learning.get('updates', 0)} updates, {learning.get('statesVisited', 0)} states, "
             f"windows beaten {learning.get('windowsBeaten', 0)}"
         )
+    beaten = _condition(status, "BaselineBeaten")
+    if acting == "learner" and beaten:
+        lines.append(f"  promoted     {beaten.get('message', '')}")
     if decision:
         hpa = decision.get("baselineReplicas")
+        mine = learner_replicas(decision, _decided_by(decision, status))
         lines.append(
             f"  decision     {decision.get('action')} {decision.get('fromReplicas')} → "
             f"{decision.get('toReplicas')} by {decision.get('mode')} "
             f"(confidence {decision.get('confidence', 0):.2f})"
         )
         lines.append(
-            f"  side by side learner {_or_dash(learner_replicas(decision, acting))} replicas, "
+            f"  side by side learner {_or_dash(mine)} replicas, "
             f"HPA formula {_or_dash(hpa)} replicas"
         )
         wrapped = textwrap.wrap(decision.get("reasoning", ""), width=max(40, width - 15))
         lines += [f"  {'reasoning' if i == 0 else '':<12} {w}" for i, w in enumerate(wrapped[:4])]
-    ready_cond = _ready_condition(status)
+    ready_cond = _condition(status, "Ready")
     if ready_cond:
         lines.append(f"  ready        {ready_cond['status']}: {ready_cond.get('message', '')}")
     lines += [

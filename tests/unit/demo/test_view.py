@@ -67,8 +67,8 @@ def test_summary_integrates_replicas_and_counts_events() -> None:
     samples = [{"t": 0.0, "replicas": 2, "hpa": 2}, {"t": 60.0, "replicas": 4, "hpa": 3},
                {"t": 120.0, "replicas": 4, "hpa": 3}]  # fmt: skip
     decisions = [
-        {"acting": "hpa", "utilization": 1.3},
-        {"acting": "learner", "utilization": 0.9},
+        {"acting": "hpa", "utilization": 1.3, "time": "2026-12-01T08:00:05Z"},
+        {"acting": "learner", "utilization": 0.9, "time": "2026-12-01T08:01:35Z"},
     ]
     events = [
         {"reason": "ScaledUp", "message": "2 → 4 (exploit, confidence 1.00): ..."},
@@ -78,4 +78,40 @@ def test_summary_integrates_replicas_and_counts_events() -> None:
     assert (summary["replica_minutes"], summary["hpa_replica_minutes"]) == (6.0, 5.0)
     assert (summary["slo_violations"], summary["learner_decisions"]) == (1, 1)
     assert (summary["scale_events"], summary["learner_scale_events"]) == (1, 1)
-    assert "20.0% more than the HPA formula's" in view.summary_text(summary, 1.25)
+    assert summary["learner_first_acted_minutes"] == 1.5
+    text = view.summary_text(summary, 1.25)
+    assert "20.0% more than the HPA formula's" in text
+    assert "it first acted 1.5 minutes after the first evaluation" in text
+
+
+def test_the_summary_says_when_the_learner_never_acted() -> None:
+    decisions = [{"acting": "hpa", "utilization": 0.7, "time": "2026-12-01T08:00:05Z"}]
+    summary = view.summarize([], decisions, [], 1.25)
+    assert summary["learner_first_acted_minutes"] is None
+    assert "it has not acted yet" in view.summary_text(summary, 1.25)
+
+
+def test_the_promoting_evaluation_is_the_hpa_formulas_decision() -> None:
+    """The learn step that promotes runs after that evaluation's decision: status already
+    says the learner acts, but this decision (mode baseline) was the HPA formula's."""
+    status = {**POLICY["status"], "phase": "Active", "acting": "learner"}
+    record = view.decision_record({"status": status}, "day 5 01:00", 10.4)
+    assert record is not None
+    assert (record["acting"], record["learner"]) == ("hpa", 19)
+
+
+def test_a_handover_is_logged_once_with_the_reason() -> None:
+    beaten = {
+        "type": "BaselineBeaten",
+        "status": "True",
+        "reason": "BaselineBeaten",
+        "message": "the learner's shadow reward beat the HPA baseline in 2 windows",
+    }
+    status = {**POLICY["status"], "acting": "learner", "conditions": [beaten]}
+    line = view.handover_line({"status": status}, "hpa")
+    assert line == (
+        "==> now acting: learner (BaselineBeaten: the learner's shadow reward beat the HPA "
+        "baseline in 2 windows)"
+    )
+    assert view.handover_line({"status": status}, "learner") is None
+    assert view.handover_line({"status": status}, None) is None  # the first sight: no change
