@@ -433,7 +433,8 @@ def _network_down(bridge: str, chain: str) -> None:
 # ---------------------------------------------------------------------- images
 
 
-def _podman_image_id(image: str) -> str | None:
+def podman_image_id(image: str) -> str | None:
+    """podman's ID of `image` (its config digest, which containerd reports as the image ID)."""
     done = subprocess.run(
         ["podman", "image", "inspect", "--format", "{{.Id}}", image],
         capture_output=True,
@@ -454,7 +455,7 @@ def _pause_image() -> str:
         raise ComponentError("base image for the pause image", base.stderr.strip()[-800:], None)
     base_image = base.stdout.strip().splitlines()[-1]
     pause = f"localhost/nimbusguard-pause:{base_image.rsplit(':', 1)[-1]}"
-    if _podman_image_id(pause) is None:
+    if podman_image_id(pause) is None:
         _run(
             [
                 "podman",
@@ -478,7 +479,7 @@ def _load_image(
     layout: cfg.RealNodeLayout, ctr: list[str], image: str, log: Path | None = None
 ) -> None:
     """podman save | ctr import, unless containerd has it from the same podman image id."""
-    source = _podman_image_id(image)
+    source = podman_image_id(image)
     if source is None:
         raise ComponentError(f"image {image}", "not in podman (build it first)", None)
     what = f"containerd of the real node (importing {image})"
