@@ -12,7 +12,8 @@ flash crowd, handing control back and forth); with `violation_aim` set:
   is higher than the mean reward of the HPA baseline's recommendations over the same decisions,
   and the learner's violation rate is no higher than max(the baseline's, `violation_aim`); or
   when the baseline's violation rate is over the budget (`violation_limit`) and the learner's
-  is within it (a baseline that breaks the SLO is not cheaper at equal violations).
+  is lower by more than `demotion_margin` (a baseline that breaks the SLO is not cheaper at
+  equal violations; while this holds, the learner is not demoted for its cost either).
   After `windows` consecutive beaten windows the policy becomes Active (condition
   BaselineBeaten=True, with the numbers). A window not beaten resets the count.
 - Active: at each window's end, if the rolling reward of the learner (an EWMA over the same
@@ -119,9 +120,15 @@ class PromotionTracker:
         cfg = self.config
         mine, theirs = self.learner_violations, self.baseline_violations
         limit = self.violation_limit
-        # A baseline over the SLO budget is not cheaper "at equal violations": a learner within
-        # the budget wins against it whatever it costs.
-        rescue = limit is not None and theirs > limit and mine <= limit
+        # A baseline over the SLO budget is not cheaper "at equal violations": a learner that
+        # violates clearly less (by the margin) wins against it whatever it costs. Not only one
+        # already within the budget: where the load has drifted from the history, the
+        # learner's own rate is still falling towards its aim while the budget controller
+        # raises the price, and waiting for it to be within the budget left the HPA acting at
+        # 4 % violations for 16 hours of the drift benchmark.
+        rescue = (
+            limit is not None and theirs > limit and mine * (1.0 + cfg.demotion_margin) < theirs
+        )
         if self.phase == LEARNING:
             safe = self.violation_aim is None or mine <= max(theirs, self.violation_aim)
             won = (learner > baseline and safe) or rescue

@@ -172,3 +172,22 @@ def test_a_learner_within_budget_takes_over_from_a_baseline_that_breaks_it() -> 
     # Still more expensive, the baseline still over budget: no demotion for cost.
     assert [tracker.record(-2.0, -1.0, 0.0, 1.0) for _ in range(10)][-1] is None
     assert tracker.phase == "Active"
+
+
+def test_a_learner_clearly_safer_than_a_baseline_over_budget_takes_over_before_within_it() -> None:
+    config = promotion.PromotionConfig(windows=1, window_decisions=10, demotion_margin=0.1)
+
+    def tracker() -> promotion.PromotionTracker:
+        return promotion.PromotionTracker(
+            config, violation_aim=0.007, violation_limit=0.01, violation_decisions=10
+        )
+
+    # Both over the 1 % budget; the learner at 2 %, the baseline at 5 %: the learner takes
+    # over although it costs more.
+    safer = tracker()
+    events = [safer.record(-2.0, -1.0, 0.02, 0.05) for _ in range(10)]
+    assert events[-1] is not None and events[-1].phase == "Active"
+    # At 4.7 % against 5 % it is not clearly safer (within the 10 % margin): no promotion.
+    close = tracker()
+    assert [close.record(-2.0, -1.0, 0.047, 0.05) for _ in range(10)] == [None] * 10
+    assert close.phase == "Learning"
