@@ -47,8 +47,8 @@ SLO_RATIO = 1.25
 EPSILON_DECAY = 200
 # Shortened for the demo (defaults: 5 windows of 20 decisions), and said so on screen: the
 # learner still has to beat the HPA formula on the replayed day, twice in a row, before it
-# acts; with the warm start it does at about the earliest chance, ~70 s after the first
-# evaluation (2 × 6 decisions, each judged 10 s after it was made; 72 s measured).
+# acts: at the earliest ~70 s after the first evaluation (2 × 6 decisions, each judged 10 s
+# after it was made; 72 s measured before 2499adf, see README "What the demo shows").
 PROMOTION = {"windows": 2, "windowDecisions": 6}
 # NB: not "shop-qtable", the name of the policy's own stored table (which would be restored as
 # the policy's, promotion and all, instead of warm-starting).
