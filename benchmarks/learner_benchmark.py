@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import hashlib
 import json
 import pathlib
 import statistics
@@ -87,8 +89,20 @@ def window(s: Spec, settings: model.ModelSettings, test: bool) -> traces.Trace:
     return traces.load(s.path, s.column, s.interval, 15.0, 2.0, 20.0, start, end)
 
 
+@functools.cache
+def code_key() -> str:
+    """A digest of the code that tunes and trains: the caches below are keyed by it, so a
+    changed learner or simulator is never measured with a table the old code trained."""
+    digest = hashlib.sha256()
+    for package in ("scaling", "simulator"):
+        for path in sorted((ROOT / "nimbusguard" / package).rglob("*.py")):
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def tuned_for(s: Spec, loop: str) -> tuning.Tuned:
-    cache = BUILD / f"tune-{s.name}-{s.path.stem}-{loop}.json"
+    cache = BUILD / f"tune-{s.name}-{s.path.stem}-{loop}-{code_key()}.json"
     if cache.exists():
         return tuning.Tuned(**json.loads(cache.read_text()))
     settings = settings_for(s, loop)
@@ -98,7 +112,7 @@ def tuned_for(s: Spec, loop: str) -> tuning.Tuned:
 
 
 def trained_for(s: Spec, loop: str, tuned: tuning.Tuned) -> bytes:
-    cache = BUILD / f"learner-{s.name}-{s.path.stem}-{loop}.npz"
+    cache = BUILD / f"learner-{s.name}-{s.path.stem}-{loop}-{code_key()}.npz"
     if cache.exists():
         return cache.read_bytes()
     settings = settings_for(s, loop)
