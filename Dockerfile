@@ -7,10 +7,11 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # Dependencies first, so a code change does not re-download them: resolve from pyproject.toml
-# with an empty package, then build the real wheel.
-COPY pyproject.toml README.md ./
+# with an empty package (and an empty README, which pyproject names: an edit of the real one
+# must not reinstall every dependency), then build the real wheel.
+COPY pyproject.toml ./
 RUN mkdir api controllers nimbusguard \
- && touch api/__init__.py controllers/__init__.py nimbusguard/__init__.py \
+ && touch README.md api/__init__.py controllers/__init__.py nimbusguard/__init__.py \
  && python3 -m venv /opt/nimbusguard \
  && /opt/nimbusguard/bin/pip install . \
  && /opt/nimbusguard/bin/pip uninstall --yes nimbusguard-operator \
@@ -18,6 +19,7 @@ RUN mkdir api controllers nimbusguard \
 COPY api api
 COPY controllers controllers
 COPY nimbusguard nimbusguard
+COPY README.md ./
 RUN /opt/nimbusguard/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/nimbusguard/bin/pip install --no-deps /wheels/*.whl
 # The installer is a build tool too: the final image cannot install anything.
