@@ -45,6 +45,9 @@ STARTUP_WINDOW = 10.0
 # The initial listing is spread over one interval, but never over more than this: an hourly
 # policy that was never evaluated must not wait an hour for its first phase.
 STARTUP_SPREAD_MAX = 60.0
+# A process whose most overdue policy waits this long past its due time is behind: it no
+# longer retries failed evaluations early (see `paced`).
+LAGGING_SECONDS = 5.0
 
 
 class Reconciler:
@@ -164,7 +167,7 @@ class Reconciler:
             else:
                 memory.started_at = time.monotonic()
                 self.cadence.started(uid)
-                delay = await self.run_once(uid)
+                delay = self.paced(await self.run_once(uid), _interval(memory.body))
                 self.cadence.scheduled(uid, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
@@ -179,6 +182,17 @@ class Reconciler:
         if released is None or memory.started_at >= released:
             return 0.0
         return released + _interval(memory.body) - time.monotonic()
+
+    def paced(self, delay: float, interval: float) -> float:
+        """The wait before the next evaluation: `delay`, except that a retry sooner than the
+        interval (a failed write or scale, an exception) waits the interval (at most
+        MAX_BACKOFF) while the process is behind. Under overload the failures are mostly
+        timeouts of the process's own making, and an early retry is more load exactly when
+        it cannot keep up."""
+        floor = min(interval, MAX_BACKOFF)
+        if delay < floor and self.cadence.overdue() > LAGGING_SECONDS:
+            return floor
+        return delay
 
     def first_delay(self, interval: float) -> float:
         """When to evaluate a policy first: the policies found at start-up or takeover are

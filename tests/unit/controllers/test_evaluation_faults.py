@@ -44,18 +44,19 @@ def test_a_metrics_item_without_usage_is_not_counted() -> None:
         resource_metrics.utilization([pod], items)
 
 
+async def _closed(api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
+    raise RuntimeError("Session is closed")
+
+
 async def test_any_exception_in_an_evaluation_becomes_ready_false_and_an_event(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = harness.world(monkeypatch)
     await w.adopt()
 
-    async def closed(api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
-        raise RuntimeError("Session is closed")
-
     await w.rec.run_once(harness.UID)
     assert _condition(w, "Ready")["status"] == "True"
-    monkeypatch.setattr(workloads, "read", closed)
+    monkeypatch.setattr(workloads, "read", _closed)
     delays = [await w.rec.run_once(harness.UID) for _ in range(8)]
     ready = _condition(w, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "EvaluationFailed")
@@ -242,3 +243,23 @@ async def test_a_recreated_policy_of_the_same_name_gets_its_own_loop_and_spec(
         assert old.runtime.baseline.config.max_replicas == 20
     finally:
         await w.rec.stop(1.0)
+
+
+async def test_a_process_that_is_behind_retries_a_failure_at_the_interval_not_sooner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    await w.adopt()
+
+    monkeypatch.setattr(workloads, "read", _closed)
+    early = await w.rec.run_once(harness.UID)
+    assert early < 30
+    # Keeping up: the failure is retried early, as before.
+    assert w.rec.paced(early, 30.0) == early
+    # Behind: another policy is overdue past LAGGING_SECONDS; an early retry would only add
+    # load, so the failed one waits its interval (at most MAX_BACKOFF).
+    w.rec.cadence.started("another")
+    w.rec.cadence.scheduled("another", -(reconciler.LAGGING_SECONDS + 1))
+    assert w.rec.paced(early, 30.0) == 30.0
+    assert w.rec.paced(early, 3600.0) == reconciler.MAX_BACKOFF
+    assert w.rec.paced(30.0, 30.0) == 30.0  # the normal cadence is untouched
