@@ -333,6 +333,8 @@ def run(args: argparse.Namespace) -> int:
         print("\ndemo: stopping", flush=True)
     finally:
         exporter.close()
+        # The clusters and processes are gone; the operator's log is kept for reading after.
+        print(f"demo: the operator's log is kept at {workdir / 'operator.log'}", flush=True)
         print("demo: everything stopped and removed", flush=True)
     return 0
 
