@@ -455,8 +455,6 @@ class LocalClusters:
             self._launch(cluster, lay.CONTROLLER_MANAGER, args.controller_manager(layout, binaries))
             self._launch(cluster, lay.SCHEDULER, args.scheduler(layout, binaries))
             self._launch(cluster, lay.KWOK, args.kwok(layout, binaries, kwok_configs))
-            for index in range(self._nodes):
-                cluster.admin.create("/api/v1/nodes", resources.fake_node(index))
             if self._metrics_server:
                 self._launch(cluster, lay.METRICS_SERVER, args.metrics_server(layout, binaries))
                 cluster.admin.create(
@@ -466,6 +464,19 @@ class LocalClusters:
                     "/apis/apiregistration.k8s.io/v1/apiservices",
                     resources.metrics_api_service(layout.ports.metrics_server),
                 )
+        for cluster in clusters:
+            # kwok builds its metrics CEL environment after its controllers start and before it
+            # serves /healthz; its CEL library caches types in unlocked global maps, so a node
+            # stage initialised at the same time can crash it ("concurrent map writes", exit 2,
+            # seen once in CI). Nodes created after /healthz are initialised after that build.
+            kwok_probe = rest.Api(
+                cluster.layout.host, cluster.layout.ports.kwok, ca_file=cluster.layout.pki.ca_cert
+            )
+            self._await(
+                cluster, lay.KWOK, functools.partial(kwok_probe.ok, "/healthz"), "GET /healthz"
+            )
+            for index in range(self._nodes):
+                cluster.admin.create("/api/v1/nodes", resources.fake_node(index))
         for cluster in clusters:
             self._await_usable(cluster)
 
@@ -477,8 +488,6 @@ class LocalClusters:
         ):
             probe = rest.Api(layout.host, port, ca_file=None)
             self._await(cluster, component, functools.partial(probe.ok, "/healthz"), "GET /healthz")
-        kwok_probe = rest.Api(layout.host, layout.ports.kwok, ca_file=layout.pki.ca_cert)
-        self._await(cluster, lay.KWOK, lambda: kwok_probe.ok("/healthz"), "GET /healthz")
         expected = {resources.node_name(index) for index in range(self._nodes)}
 
         def nodes_ready() -> bool:
