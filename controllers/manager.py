@@ -28,7 +28,15 @@ from controllers import (
     reconciler as reconciler_,
     settings as st,
 )
-from nimbusguard.clients import endpoints, errors, kube, leases, policies, shard_leases
+from nimbusguard.clients import (
+    endpoints,
+    errors,
+    kube,
+    leases,
+    loop_thread,
+    policies,
+    shard_leases,
+)
 from nimbusguard.workflow import graph
 
 logger = logging.getLogger(__name__)
@@ -100,7 +108,8 @@ async def run(cfg: st.Settings) -> int:
         allowed_addresses=cfg.allow_prometheus_address,
     )
     async with (
-        kube.clients(hub, cfg.member_kubeconfig) as clients,
+        _lease_thread(cfg) as lease_loop,
+        kube.clients(hub, cfg.member_kubeconfig, lease_loop=lease_loop) as clients,
         _closing(registry),
         _metrics_endpoint(cfg, clients.hub) as metrics_endpoint,
         health.serving(host, port, readiness, metrics, metrics_endpoint),
@@ -128,11 +137,11 @@ async def run(cfg: st.Settings) -> int:
                 readiness.role = "leader"  # of its shards; sharding.py decides which
             elif cfg.leader_elect:
                 elector = _leader_elector(cfg, clients)
-                if not await _first(elector.acquire(), shutdown.wait()):
+                if not await _first(clients.in_lease_loop(elector.acquire()), shutdown.wait()):
                     return 0
                 # Renew from now on: anything slow before the first renewal would close the
                 # fence (the renew deadline counts from the acquiring write).
-                holding = asyncio.create_task(elector.hold(), name="lease")
+                holding = asyncio.create_task(clients.in_lease_loop(elector.hold()), name="lease")
                 readiness.role = "leader"
                 metrics.leader.set(1)
             return await _operate(
@@ -145,7 +154,7 @@ async def run(cfg: st.Settings) -> int:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
             if elector is not None:
-                await elector.release()
+                await clients.in_lease_loop(elector.release())
             metrics.leader.set(0)
 
 
@@ -180,6 +189,16 @@ async def _closing(registry: endpoints.Registry) -> AsyncIterator[endpoints.Regi
         yield registry
     finally:
         await registry.close()
+
+
+@contextlib.asynccontextmanager
+async def _lease_thread(cfg: st.Settings) -> AsyncIterator[loop_thread.LoopThread | None]:
+    """The thread the Lease renewals run on, when there are Leases to renew."""
+    if not (cfg.leader_elect or cfg.shards):
+        yield None
+        return
+    async with loop_thread.running("leases") as thread:
+        yield thread
 
 
 async def _first(primary: Any, stop: Any) -> bool:
@@ -267,13 +286,22 @@ async def _operate(
         handed_over=sharded.handed_over if sharded else (lambda _: None),
     )
     if sharded is not None:
-        sharded.on_release = reconciler.quiesce
+        # The rounds run on the Lease thread; the loops they stop and count live on this one.
+        here = asyncio.get_running_loop()
+
+        async def release(shards: frozenset[int]) -> None:
+            await loop_thread.run_on(here, reconciler.quiesce(shards))
 
         def changed(held: frozenset[int]) -> None:
             metrics.shards_held.set(len(held))
             reconciler.recount()
 
-        sharded.on_change = changed
+        sharded.on_release = release
+
+        def on_change(held: frozenset[int]) -> None:
+            here.call_soon_threadsafe(changed, held)
+
+        sharded.on_change = on_change
     registry = handlers.build_registry()
 
     @kopf.on.login(registry=registry)
@@ -307,9 +335,8 @@ async def _operate(
     watching = asyncio.create_task(mark_watching(), name="ready-flag")
     sweeping = asyncio.create_task(reconciler.sweep_forever(list_uids), name="sweep")
     if holding is None:  # the single leader's renewals already run (started when it led)
-        holding = asyncio.create_task(
-            elector.hold() if elector else sharded.run() if sharded else _forever(), name="lease"
-        )
+        renewing = elector.hold() if elector else sharded.run() if sharded else _forever()
+        holding = asyncio.create_task(clients.in_lease_loop(renewing), name="lease")
     stopping = asyncio.create_task(shutdown.wait(), name="shutdown")
     exit_code = 0
     try:
@@ -332,7 +359,7 @@ async def _operate(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if sharded is not None:  # the loops are stopped: hand the shards over at once
-            await sharded.release_all()
+            await clients.in_lease_loop(sharded.release_all())
     return exit_code
 
 

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ import aiohttp
 import yaml
 from kubernetes.aio import client as k8s, config as k8s_config
 
-from nimbusguard.clients import errors
+from nimbusguard.clients import errors, loop_thread
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +131,12 @@ class ClusterClients:
         member_kubeconfig: Path | None,
         *,
         coordination: k8s.ApiClient | None = None,
+        lease_loop: loop_thread.LoopThread | None = None,
     ) -> None:
         self.hub = hub
         self.coordination = coordination if coordination is not None else hub
+        # Where `coordination` was made and must be used and closed (None: the caller's loop).
+        self.lease_loop = lease_loop
         self.member_kubeconfig = member_kubeconfig
         self._members: dict[str, k8s.ApiClient] = {}
         self._mtime: float | None = None
@@ -248,10 +251,17 @@ class ClusterClients:
         for api in members.values():
             with contextlib.suppress(Exception):
                 await api.close()
-        apis = [self.hub] if self.coordination is self.hub else [self.coordination, self.hub]
-        for api in apis:
+        if self.coordination is not self.hub:
             with contextlib.suppress(Exception):
-                await api.close()
+                await self.in_lease_loop(self.coordination.close())
+        with contextlib.suppress(Exception):
+            await self.hub.close()
+
+    async def in_lease_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` where the Lease client lives: its own thread's loop, if it has one."""
+        if self.lease_loop is None:
+            return await coro
+        return await self.lease_loop.run(coro)
 
 
 async def call(
@@ -281,15 +291,24 @@ async def call(
 
 
 @contextlib.asynccontextmanager
-async def clients(hub: HubConfig, member_kubeconfig: Path | None) -> AsyncIterator[ClusterClients]:
-    """ClusterClients for the life of the block; every client is closed afterwards."""
+async def clients(
+    hub: HubConfig,
+    member_kubeconfig: Path | None,
+    *,
+    lease_loop: loop_thread.LoopThread | None = None,
+) -> AsyncIterator[ClusterClients]:
+    """ClusterClients for the life of the block; every client is closed afterwards. With
+    `lease_loop`, the Lease client is made on (and must be used from) that thread's loop."""
     api = await new_hub_client(hub)
     try:
-        coordination = await new_hub_client(hub)
+        made = new_hub_client(hub)
+        coordination = await (lease_loop.run(made) if lease_loop else made)
     except BaseException:
         await api.close()
         raise
-    registry = ClusterClients(api, member_kubeconfig, coordination=coordination)
+    registry = ClusterClients(
+        api, member_kubeconfig, coordination=coordination, lease_loop=lease_loop
+    )
     try:
         yield registry
     finally:

@@ -150,7 +150,9 @@ class ShardLeases:
 
     @property
     def held(self) -> frozenset[int]:
-        return frozenset(s for s in self._renewed if self.holds(s))
+        # A copy first: the rounds may run on another thread (see loop_thread) and change the
+        # dict while this iterates.
+        return frozenset(s for s in tuple(self._renewed) if self.holds(s))
 
     # -- the rounds --------------------------------------------------------------------------
 

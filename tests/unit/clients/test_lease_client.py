@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from aiohttp import test_utils, web
 from kubernetes.aio import client as k8s
 
 from controllers import manager, observability, settings
-from nimbusguard.clients import errors, kube, leases
+from nimbusguard.clients import errors, kube, leases, loop_thread
 
 SETTINGS = leases.LeaseSettings(
     name="lock", namespace="ns", identity="a", lease_duration=6.0, renew_deadline=4.0,
@@ -130,3 +131,36 @@ async def test_the_operator_renews_its_leases_on_their_own_client(tmp_path: Path
         shards = manager._shard_leases(cfg, clients, observability.Metrics())
         assert elector._coord.api_client is clients.coordination
         assert shards._coord.api_client is clients.coordination
+
+
+async def test_the_lease_is_taken_while_the_operators_loop_is_busy(tmp_path: Path) -> None:
+    """The Lease client lives on the Lease thread: an acquire goes out and is answered while
+    this loop is held by CPU work, as an evaluation burst holds the operator's."""
+
+    async def serve() -> SlowHub:
+        started = SlowHub()
+        await started.server.start_server()
+        return started
+
+    async with loop_thread.running("hub") as hub_thread:  # the API server, off this loop
+        hub = await hub_thread.run(serve())
+        config = _kubeconfig(tmp_path / "kubeconfig", str(hub.server.make_url("")).rstrip("/"))
+        try:
+            async with (
+                loop_thread.running("leases") as lease_loop,
+                kube.clients(
+                    kube.HubConfig(kubeconfig=config), None, lease_loop=lease_loop
+                ) as clients,
+            ):
+                elector = leases.LeaderElector(clients.coordination, SETTINGS)
+                acquiring = asyncio.create_task(clients.in_lease_loop(elector.acquire()))
+                await asyncio.sleep(0)  # handed to the Lease thread
+                deadline = time.monotonic() + 10
+                while not elector.may_act() and time.monotonic() < deadline:
+                    sum(range(1000))  # never yields to this loop
+                assert elector.may_act()
+                assert hub.holder() == "a"
+                assert not acquiring.done()  # this loop has not run since
+                await acquiring
+        finally:
+            await hub_thread.run(hub.server.close())
