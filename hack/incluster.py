@@ -9,7 +9,9 @@ signature of `Kubectl.__call__` (the e2e session's `E2EClusters.kubectl` is one)
 from __future__ import annotations
 
 import base64
+import fcntl
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +32,7 @@ MEMBER_SA = "nimbusguard-member-scaler"
 MEMBER_SECRET = "nimbusguard-member-clusters"  # noqa: S105 - a Secret's name
 ENDPOINTS_CONFIGMAP = "nimbusguard-metric-endpoints"
 BUILD_TIMEOUT = 1800.0
+BUILD_LOCK = Path(tempfile.gettempdir()) / "nimbusguard-image-build.lock"
 # Waiting reasons that will not resolve by waiting: fail at once, with the Pods' report.
 HOPELESS = {"CrashLoopBackOff", "ErrImageNeverPull", "ImagePullBackOff", "ErrImagePull",
             "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"}  # fmt: skip
@@ -69,16 +72,21 @@ class Kubectl:
 
 def build_image(image: str) -> float:
     """Build `image` from this checkout with `hack/docker-build.sh` (what `make docker-build`
-    runs; cached layers make a rebuild take seconds); the seconds it took."""
+    runs; cached layers make a rebuild take seconds); the seconds it took.
+
+    One build at a time on this host: two test workers (or a test and the demo) would each
+    make the Debian base and every layer; the second waits and then finds them cached."""
     began = time.monotonic()
-    done = subprocess.run(
-        [str(ROOT / "hack" / "docker-build.sh"), image],
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-        check=False,
-        cwd=ROOT,
-    )
+    with BUILD_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            [str(ROOT / "hack" / "docker-build.sh"), image],
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+            cwd=ROOT,
+        )
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()
         raise InClusterError(f"building {image} failed:\n" + "\n".join(output[-40:]))
