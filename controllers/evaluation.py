@@ -182,6 +182,8 @@ class Evaluator:
             loaded = await learning.load(self.store, policy, rt)
             if loaded.condition is not None:
                 extra.append(loaded.condition)
+            if loaded.baseline_beaten is not None:
+                extra.append(loaded.baseline_beaten)
             posted.extend(loaded.notices)
         if rt.reset_reason is not None:
             kept = await learning.keep_replaced(self.store, policy, rt)

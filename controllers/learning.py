@@ -9,7 +9,9 @@ starts afresh, and a ConfigMap that merely has the right name is never adopted. 
 still provide tables, read-only: a warm start (`aiConfig.qLearning.warmStart`) from a
 ConfigMap of the policy's namespace, and — once, when upgrading — the table an older release
 kept as `<policy>-qtable` in that namespace, if that policy controls it; both start in
-Learning. Reading and decoding a table runs in a worker thread, never on the event loop.
+Learning, unless the policy's own spec opts in to carry a warm-start table's promotion
+(`warmStart.carryPromotion`), which the conditions and an Event then say. Reading and
+decoding a table runs in a worker thread, never on the event loop.
 
 A table is read once when the operator adopts a policy and written at most once per
 `aiConfig.persistIntervalSeconds`, and when the operator stops; `discard` removes a
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 KEY = "qtable.npz"
 MIN_PERSIST_SECONDS = 10
+PROMOTION_CARRIED_OVER = "PromotionCarriedOver"
 LABELS = {"app.kubernetes.io/managed-by": "nimbusguard", "app.kubernetes.io/component": "qtable"}
 
 
@@ -64,6 +67,7 @@ class Loaded:
 
     condition: cond.Update | None
     notices: tuple[notices.Notice, ...] = ()
+    baseline_beaten: cond.Update | None = None  # when a warm start carried a promotion
 
 
 async def _restore(
@@ -152,7 +156,8 @@ async def _warm_start(
         data = await qtables.load(store.api, namespace, ref.config_map_name, ref.key)
         if data is None:
             raise errors.ClientError(f"{where} does not exist", reason="WarmStartMissing")
-        rt.learner = await _restore(rt, policy.spec, data, warm_start=True)
+        # carryPromotion keeps the table's promotion state; otherwise it starts in Learning.
+        rt.learner = await _restore(rt, policy.spec, data, warm_start=not ref.carry_promotion)
     except (errors.ClientError, qtable.QTableError) as exc:
         if isinstance(exc, errors.ApiError) and exc.transient:
             return Loaded(None)
@@ -167,8 +172,33 @@ async def _warm_start(
         )
     rt.learner_ready = True
     rt.dirty = True
-    message = f"warm-started from {where} ({rt.learner.updates} updates); learning before acting"
-    return Loaded(cond.Update(cond.QTABLE_LOADED, True, "WarmStarted", message))
+    message = f"warm-started from {where} ({rt.learner.updates} updates)"
+    if not ref.carry_promotion:
+        return Loaded(
+            cond.Update(
+                cond.QTABLE_LOADED, True, "WarmStarted", f"{message}; learning before acting"
+            )
+        )
+    if rt.learner.phase != promotion.ACTIVE:
+        # Only a promotion is carried: windows beaten elsewhere do not count towards one here.
+        rt.learner.promotion.windows_beaten = 0
+        message += (
+            f"; carryPromotion: the table was saved in {rt.learner.phase}, so there is no "
+            "promotion to carry over: learning before acting"
+        )
+        return Loaded(cond.Update(cond.QTABLE_LOADED, True, "WarmStarted", message))
+    carried = (
+        f"promotion carried over from the warm-start table ({where}, spec.aiConfig.qLearning."
+        f"warmStart.carryPromotion): it was saved Active, having beaten its HPA baseline in "
+        f"{rt.learner.promotion.windows_beaten} consecutive windows where it was trained, not "
+        "on this workload; the learner acts, and is demoted if it falls behind this policy's "
+        "HPA baseline"
+    )
+    return Loaded(
+        cond.Update(cond.QTABLE_LOADED, True, "WarmStarted", f"{message}; {carried}"),
+        (notices.Notice("Normal", PROMOTION_CARRIED_OVER, carried),),
+        cond.Update(cond.BASELINE_BEATEN, True, PROMOTION_CARRIED_OVER, carried),
+    )
 
 
 async def _migrate(
@@ -315,6 +345,13 @@ def baseline_condition(
             f"; last window: learner {tracker.learner_mean:.3f} vs baseline "
             f"{tracker.baseline_mean:.3f}"
         )
+        if tracker.violation_aim is not None:
+            # A window is won only at equal violations too: without these numbers a window the
+            # learner was cheaper in reads as won although it was lost.
+            last += (
+                f", violations (rolling) learner {tracker.learner_violations:.3%} vs baseline "
+                f"{tracker.baseline_violations:.3%}, aim {tracker.violation_aim:.3%}"
+            )
     return cond.Update(
         cond.BASELINE_BEATEN,
         False,

@@ -406,6 +406,17 @@ class QTableRef(SpecModel):
         max_length=253,
         description="Key in the ConfigMap's binaryData that holds the Q-table file.",
     )
+    carry_promotion: bool = Field(
+        default=False,
+        description=(
+            "Start Active when the table was saved Active, i.e. its learner had beaten its HPA "
+            "baseline where it was trained (in `nimbusguard train`'s simulation: 5 windows of "
+            "20 decisions): the learner acts from the first evaluation, without beating this "
+            "policy's HPA baseline here first. The conditions QTableLoaded and BaselineBeaten "
+            "and a PromotionCarriedOver Event say so; demotion works as usual. False: the "
+            "warm-started learner starts in Learning."
+        ),
+    )
 
 
 class QLearningSpec(SpecModel):

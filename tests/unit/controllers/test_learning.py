@@ -220,6 +220,49 @@ async def test_warm_start_reads_the_tenant_table_and_never_writes_it(cluster: Cl
     assert cluster.writes == [(OPERATOR_NS, OWN)]
 
 
+def _carrying(carry: bool) -> types.ScalingPolicy:
+    spec = POLICY.spec.model_copy(deep=True)
+    spec.ai_config.q_learning.warm_start = types.QTableRef(
+        config_map_name="pretrained", carry_promotion=carry
+    )
+    return POLICY.model_copy(update={"spec": spec})
+
+
+async def test_a_warm_start_carries_a_promotion_only_when_the_spec_opts_in_and_says_so(
+    cluster: Cluster,
+) -> None:
+    trained = _rt()
+    trained.learner.promotion.phase, trained.learner.promotion.windows_beaten = "Active", 5
+    cluster.put("shop", "pretrained", trained.learner.to_bytes())
+    rt = _rt()
+    loaded = await learning.load(STORE, _carrying(False), rt)
+    assert rt.learner.phase == "Learning" and rt.learner.promotion.windows_beaten == 0
+    assert loaded.baseline_beaten is None and loaded.notices == ()
+    rt = _rt()
+    loaded = await learning.load(STORE, _carrying(True), rt)
+    assert rt.learner.phase == "Active"
+    beaten = loaded.baseline_beaten
+    assert beaten is not None and (beaten.type, beaten.status) == ("BaselineBeaten", True)
+    assert beaten.reason == "PromotionCarriedOver"
+    assert "5 consecutive windows where it was trained, not on this workload" in beaten.message
+    assert loaded.condition is not None and "promotion carried over" in loaded.condition.message
+    assert [(n.type, n.reason) for n in loaded.notices] == [("Normal", "PromotionCarriedOver")]
+
+
+async def test_carry_promotion_carries_no_windows_from_a_table_still_learning(
+    cluster: Cluster,
+) -> None:
+    trained = _rt()
+    trained.learner.promotion.windows_beaten = 3
+    cluster.put("shop", "pretrained", trained.learner.to_bytes())
+    rt = _rt()
+    loaded = await learning.load(STORE, _carrying(True), rt)
+    assert rt.learner.phase == "Learning" and rt.learner.promotion.windows_beaten == 0
+    assert loaded.baseline_beaten is None and loaded.notices == ()
+    assert loaded.condition is not None
+    assert "no promotion to carry over" in loaded.condition.message
+
+
 async def test_a_crafted_warm_start_table_is_refused_and_left_alone(cluster: Cluster) -> None:
     spec = POLICY.spec.model_copy(deep=True)
     spec.ai_config.q_learning.warm_start = types.QTableRef(config_map_name="pretrained")
@@ -281,6 +324,23 @@ def test_learning_status_shows_progress() -> None:
     cond = learning.baseline_condition(rt, None)
     assert cond is not None and cond.status is False
     assert "0 of 5 consecutive windows beaten" in cond.message
+
+
+def test_a_window_lost_on_violations_says_so_although_the_learner_was_cheaper() -> None:
+    """One shadow violation of the learner's choice (none of the HPA's) loses the window at
+    a lower cost: the condition shows the rolling rates that decided it, not only the costs."""
+    rt = _rt()
+    rt.learner_ready = True
+    tracker = rt.learner.promotion
+    for i in range(tracker.config.window_decisions):
+        tracker.record(-1.0, -1.5, learner_violation=1.0 if i == 2 else 0.0)
+    assert tracker.windows_beaten == 0
+    cond = learning.baseline_condition(rt, None)
+    assert cond is not None
+    assert "last window: learner -1.000 vs baseline -1.500" in cond.message
+    mine, theirs, aim = tracker.learner_violations, tracker.baseline_violations, 0.007
+    assert tracker.violation_aim == pytest.approx(aim) and mine > aim > theirs
+    assert f"violations (rolling) learner {mine:.3%} vs baseline {theirs:.3%}" in cond.message
 
 
 async def test_a_table_a_spec_change_cannot_use_is_kept(
