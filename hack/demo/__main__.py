@@ -49,11 +49,16 @@ EVALUATION_SECONDS = 5
 HORIZON_SECONDS = 10
 SLO_RATIO = 1.75
 EPSILON_DECAY = 200
-# Shortened for the demo (defaults: 5 windows of 20 decisions), and said so on screen: the
-# learner still has to beat the HPA formula on the replayed day, twice in a row, before it
-# acts: at the earliest ~70 s after the first evaluation (2 × 6 decisions, each judged 10 s
-# after it was made; 72 s measured, see README "What the demo shows").
-PROMOTION = {"windows": 2, "windowDecisions": 6}
+# The promotion gate is the default one (5 windows of 20 decisions), and the policy opts in to
+# carry the promotion its warm-start table earned in the simulator on other days
+# (warmStart.carryPromotion, said on screen and in the conditions): the learner acts from the
+# first evaluation. Earning it again on the replayed day is no demo: the gate also wants the
+# learner's rolling violation rate (an EWMA over 2,000 decisions, starting at the aim 0.7 %)
+# no higher than the HPA formula's or the aim, so one near miss of its choice in the first
+# windows (seen: 0.88 against 0.875 at the replay's first rise) loses every window for the
+# next ~140 decisions, 12 minutes here; a shortened gate (2 windows of 6) won within 110 s in
+# 5 of 6 runs, and in 50 of 100 simulated replays with 3 % noise.
+CARRY_PROMOTION = True
 # NB: not "shop-qtable", the name of the policy's own stored table (which would be restored as
 # the policy's, promotion and all, instead of warm-starting).
 QTABLE_CONFIGMAP = "shop-pretrained"
@@ -125,10 +130,12 @@ def scaling_policy() -> dict[str, Any]:
             "aiConfig": {
                 "decisionHorizonSeconds": HORIZON_SECONDS,
                 "sloRatio": SLO_RATIO,
-                "promotion": PROMOTION,
                 "qLearning": {
                     "epsilonDecayDecisions": EPSILON_DECAY,
-                    "warmStart": {"configMapName": QTABLE_CONFIGMAP},
+                    "warmStart": {
+                        "configMapName": QTABLE_CONFIGMAP,
+                        "carryPromotion": CARRY_PROMOTION,
+                    },
                 },
             },
         },
@@ -174,6 +181,29 @@ class ReadyReplicas:
             return self._value
 
 
+def promotion_text(table: warmstart.Table) -> str:
+    """Who acts first and why, as the policy's spec and the table's promotion state make it."""
+    gate = f"{table.windows} windows of {table.window_decisions} decisions"
+    days = ", ".join(str(d) for d in table.days)
+    if CARRY_PROMOTION and table.phase == "Active":
+        return (
+            f"carried over from the warm start (warmStart.carryPromotion: true): in the "
+            f"simulator on days {days} the learner beat the HPA formula in "
+            f"{table.windows_beaten} consecutive windows of {table.window_decisions} decisions "
+            "(the default gate), so it acts from the first evaluation, not promoted on the "
+            "replayed day; it hands back to the HPA formula if it falls behind it here"
+        )
+    why = (
+        f"the table was saved {table.phase}: no promotion to carry over"
+        if CARRY_PROMOTION
+        else "warmStart.carryPromotion: false"
+    )
+    return (
+        f"the HPA formula acts first; the learner takes over after beating it in {gate} on "
+        f"the replayed day ({why})"
+    )
+
+
 def setup(args: argparse.Namespace) -> warmstart.Setup:
     return warmstart.Setup(
         replay_day=args.day,
@@ -217,16 +247,13 @@ def run(args: argparse.Namespace) -> int:
         + ("(cached)" if table.cached else f"(trained in {table.seconds:.0f} s, now cached)"),
         flush=True,
     )
-    promotion = (
-        f"it takes over after beating it in {PROMOTION['windows']} windows of "
-        f"{PROMOTION['windowDecisions']} decisions, shortened for the demo"
-    )
+    promotion = promotion_text(table)
     print(
         f"      the policy: HPA target {TARGET_UTILIZATION:.0%} utilization (a safe setting), "
         f"service level broken above {TARGET_UTILIZATION * SLO_RATIO:.1%}",
         flush=True,
     )
-    print(f"      promotion: the HPA formula acts first; the learner {promotion}", flush=True)
+    print(f"      promotion: {promotion}", flush=True)
     if in_pod:
         say(
             3,

@@ -191,14 +191,15 @@ def one_line(record: dict[str, Any]) -> str:
 
 
 def handover_line(policy: dict[str, Any], before: str | None) -> str | None:
-    """A log line when who acts changes (promotion or demotion), with the condition's why."""
+    """A log line when who acts is first known and when it changes (promotion or demotion),
+    with the condition's why."""
     status = policy.get("status") or {}
     now = status.get("acting")
-    if now is None or before is None or now == before:
+    if now is None or now == before:
         return None
     why = _condition(status, "BaselineBeaten")
     because = f"{why.get('reason')}: {why.get('message', '')}" if why else DASH
-    return f"==> now acting: {now} ({because})"
+    return f"==> {'now acting' if before else 'acting'}: {now} ({because})"
 
 
 def render(
@@ -221,8 +222,11 @@ def render(
     learning = status.get("learning") or {}
     acting = status.get("acting")
     utilization = demand / ready if ready else float("inf")
+    carried = _condition(status, "BaselineBeaten").get("reason") == "PromotionCarriedOver"
     who = {
-        "learner": "the LEARNER (promoted: it beat the HPA formula), through the shield",
+        "learner": "the LEARNER ("
+        + ("promotion carried over from the warm start" if carried else "promoted here")
+        + "), through the shield",
         "hpa": f"the HPA formula; the learner learns in its shadow ({promotion})",
     }.get(acting or "", f"nobody yet (phase {status.get('phase') or 'starting'})")
     lines = [

@@ -58,6 +58,23 @@ class Table:
     updates: int
     seconds: float
     cached: bool
+    # The promotion state it was saved in: Active once the learner had beaten the HPA formula
+    # in the simulator (the default gate, 5 windows of 20 decisions) and not fallen back since.
+    phase: str
+    windows_beaten: int
+    windows: int
+    window_decisions: int
+
+
+def _table(
+    data: bytes, days: list[int], brain: learner.QLearner, seconds: float, *, cached: bool
+) -> Table:
+    gate = brain.promotion
+    return Table(
+        data, days, brain.states_visited, brain.updates, seconds, cached,
+        phase=gate.phase, windows_beaten=gate.windows_beaten, windows=gate.config.windows,
+        window_decisions=gate.config.window_decisions,
+    )  # fmt: skip
 
 
 def _cache_dir() -> Path:
@@ -115,7 +132,7 @@ def train(setup: Setup, path: Path | None = None) -> Table:
     if cached.exists():
         data = cached.read_bytes()
         brain = learner.QLearner.from_bytes(data, config, np.random.default_rng(0))
-        return Table(data, days, brain.states_visited, brain.updates, 0.0, cached=True)
+        return _table(data, days, brain, 0.0, cached=True)
     parts = []
     for day in days:
         loaded = traces.load(
@@ -136,6 +153,4 @@ def train(setup: Setup, path: Path | None = None) -> Table:
     tmp = cached.with_suffix(".tmp")
     tmp.write_bytes(data)
     tmp.replace(cached)
-    return Table(
-        data, days, brain.states_visited, brain.updates, time.monotonic() - started, cached=False
-    )
+    return _table(data, days, brain, time.monotonic() - started, cached=False)

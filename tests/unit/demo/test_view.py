@@ -114,4 +114,40 @@ def test_a_handover_is_logged_once_with_the_reason() -> None:
         "baseline in 2 windows)"
     )
     assert view.handover_line({"status": status}, "learner") is None
-    assert view.handover_line({"status": status}, None) is None  # the first sight: no change
+    # The first sight says who acts (and why), without calling it a change.
+    assert str(view.handover_line({"status": status}, None)).startswith("==> acting: learner (")
+
+
+CARRIED = {
+    "type": "BaselineBeaten",
+    "status": "True",
+    "reason": "PromotionCarriedOver",
+    "message": "promotion carried over from the warm-start table",
+}
+
+
+def test_a_carried_promotion_is_named_on_screen_and_in_the_first_log_line() -> None:
+    status = {**POLICY["status"], "acting": "learner", "phase": "Active", "conditions": [CARRIED]}
+    policy = {"status": status}
+    screen = view.render(
+        clock="day 5 00:00",
+        demand=8.0,
+        target_utilization=0.5,
+        policy=policy,
+        replicas=11,
+        ready=11,
+        summary=view.summarize([], [], [], 1.75),
+        promotion="carried over",
+        warm_start="Q-table trained on days 1, 2, 3, 4",
+        width=100,
+    )
+    assert "the LEARNER (promotion carried over from the warm start)" in screen
+    assert "promoted     promotion carried over from the warm-start table" in screen
+    first = view.handover_line(policy, None)
+    assert first == (
+        "==> acting: learner (PromotionCarriedOver: promotion carried over from the warm-start "
+        "table)"
+    )
+    assert view.handover_line(policy, "learner") is None
+    assert view.handover_line(POLICY, "learner") is not None
+    assert str(view.handover_line(POLICY, "learner")).startswith("==> now acting: hpa (")
