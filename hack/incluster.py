@@ -36,6 +36,10 @@ BUILD_LOCK = Path(tempfile.gettempdir()) / "nimbusguard-image-build.lock"
 # Waiting reasons that will not resolve by waiting: fail at once, with the Pods' report.
 HOPELESS = {"CrashLoopBackOff", "ErrImageNeverPull", "ImagePullBackOff", "ErrImagePull",
             "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"}  # fmt: skip
+# A crash loop is one only after this many restarts: the kubelet backs off (10 s) after any
+# restart, also one it caused itself (seen on the loaded machine: containerd failed a sandbox
+# start, the kubelet re-created the sandbox and killed the running manager with it).
+CRASH_LOOP_RESTARTS = 3
 
 
 class InClusterError(Exception):
@@ -215,7 +219,9 @@ def hopeless(hub_api: Any) -> str | None:
     for pod in pods(hub_api):
         for status in pod.status.container_statuses or []:
             waiting = status.state.waiting if status.state else None
-            if waiting is not None and waiting.reason in HOPELESS:
+            if waiting is None or waiting.reason not in HOPELESS:
+                continue
+            if waiting.reason != "CrashLoopBackOff" or status.restart_count >= CRASH_LOOP_RESTARTS:
                 return f"{pod.metadata.name}: {waiting.reason}"
     return None
 
