@@ -228,6 +228,8 @@ class Evaluator:
             record_intent=recorder.begin,
             record_outcome=record_outcome,
         )
+        if not self.may_write():  # the shard or the Lease went while this waited: read nothing
+            return min(MAX_BACKOFF, float(spec.scaling.evaluation_interval))
         final = await graph_.run(self.graph, inp, ctx)
         outcome = status.Outcome.from_state(final)
         baseline_beaten = learning.baseline_condition(rt, outcome.learned)

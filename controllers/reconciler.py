@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import time
@@ -48,6 +49,11 @@ STARTUP_SPREAD_MAX = 60.0
 # A process whose most overdue policy waits this long past its due time is behind: it no
 # longer retries failed evaluations early (see `paced`).
 LAGGING_SECONDS = 5.0
+# The policy the current task evaluates: its writes are fenced by its shard as well as by the
+# leader Lease (a task evaluates one policy at a time; see Reconciler.fence).
+_EVALUATING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "nimbusguard_evaluating", default=None
+)
 
 
 class Reconciler:
@@ -83,7 +89,7 @@ class Reconciler:
             identity=identity,
             ownership=self.ownership,
             clock=clock,
-            may_write=may_write,
+            may_write=self.fence,
         )
         self.closing = False  # stopping: no new loops, no new evaluations
         self._started = time.monotonic()
@@ -94,6 +100,14 @@ class Reconciler:
         # N²/2), recounted in full only when the shards held change.
         self._owned: set[str] = set()
         self.cadence = cadence_.Cadence(metrics)  # lag and overdue: is this process keeping up?
+
+    def fence(self) -> bool:
+        """Whether the current evaluation may still write: this instance leads (the Lease's
+        fence) and, when sharded, still holds the evaluated policy's shard. A shard can be
+        taken by another replica while an evaluation that began in time is under way (this
+        process starved past its renew deadline); its writes stop then, as a lost leader's."""
+        uid = _EVALUATING.get()
+        return self.may_write() and (uid is None or self.owns(uid))
 
     # -- entry points used by the kopf handlers ----------------------------------------------
 
@@ -367,9 +381,11 @@ class Reconciler:
             return min(MAX_BACKOFF, float(policy.spec.scaling.evaluation_interval))
         async with memory.runtime.lock:
             started = time.perf_counter()
+            evaluating = _EVALUATING.set(uid)
             try:
                 delay = await self.evaluator.run(policy, memory, claims)
             finally:
+                _EVALUATING.reset(evaluating)
                 self.metrics.reconcile_duration.labels(handler="evaluate").observe(
                     time.perf_counter() - started
                 )

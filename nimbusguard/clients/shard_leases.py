@@ -204,10 +204,13 @@ class ShardLeases:
                 await self._write(sharding.lease_name(s.prefix, shard), "shard", shards[shard], "")
         for shard in sorted(plan.assigned - plan.wait):
             previous = shards.get(shard)
+            # The fence counts from when the renewal was sent: a reply that comes late (this
+            # process or the API server starved) must not stretch it past what others see.
+            sent = self._monotonic()
             written = await self._write(sharding.lease_name(s.prefix, shard), "shard", previous)
             if written is None:
                 continue
-            self._renewed[shard] = self._monotonic()
+            self._renewed[shard] = sent
             self._records[shard] = written
             if shard in before:
                 continue

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
-from controllers import settings
+from controllers import reconciler, settings
+from nimbusguard.clients import workloads
 from tests.unit.controllers import harness
 
 
@@ -142,3 +144,57 @@ async def test_no_wait_without_a_handover(monkeypatch: pytest.MonkeyPatch) -> No
     w = harness.world(monkeypatch)  # not sharded: handed_over says None
     await w.adopt()
     assert w.rec._settling(harness.UID, w.rec._memory[harness.UID]) == 0.0
+
+
+async def test_a_shard_lost_during_an_evaluation_stops_its_reads_and_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shard is checked when the evaluation starts and again by every write: a replica
+    starved past its renew deadline may lose the shard to another while it evaluates."""
+    asked = [0]
+
+    def owns(uid: str) -> bool:  # held when the evaluation starts, gone right after
+        asked[0] += 1
+        return asked[0] == 1
+
+    w = harness.world(monkeypatch, rec_kwargs={"owns": owns})
+    memory_body = w.policy_body()
+    memory_body["status"] = {"phase": "Learning"}  # no initial status write
+    await w.rec.observe(memory_body, lambda _: [])
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 3600.0)
+    reads = [0]
+    read = w.target.read
+
+    async def counted(api: Any, ref: Any) -> Any:
+        reads[0] += 1
+        return await read(api, ref)
+
+    monkeypatch.setattr(workloads, "read", counted)
+    asked[0] = 0
+    try:
+        await w.evaluate()
+    finally:
+        await w.rec.stop(5.0)
+
+    assert asked[0] >= 2  # asked again after the start
+    assert (reads[0], len(w.hub.writes), len(w.target.scales)) == (0, 0, 0)
+
+
+async def test_the_fence_is_the_leaders_and_the_evaluated_policys_shard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leading, mine = [True], {harness.UID: True}
+    w = harness.world(
+        monkeypatch,
+        rec_kwargs={"owns": lambda uid: mine.get(uid, False), "may_write": lambda: leading[0]},
+    )
+    assert w.rec.fence()  # outside an evaluation: the leader's fence only
+    token = reconciler._EVALUATING.set(harness.UID)
+    try:
+        assert w.rec.fence()
+        mine[harness.UID] = False
+        assert not w.rec.fence()
+        mine[harness.UID], leading[0] = True, False
+        assert not w.rec.fence()
+    finally:
+        reconciler._EVALUATING.reset(token)

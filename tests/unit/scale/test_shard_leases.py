@@ -170,3 +170,29 @@ async def test_release_all_gives_every_shard_up_after_stopping_its_policies() ->
     assert a.held == frozenset()
     assert log == [("a", frozenset(range(6)))]
     assert set(store.holders(6).values()) == {None}
+
+
+async def test_the_fence_counts_from_when_the_renewal_was_sent() -> None:
+    """A renewal answered late (this process or the API server starved) holds the shard only
+    until renew deadline after it was sent: the others count from what they saw, earlier."""
+    store, clock = FakeCoordination(), Clock()
+    a = replica(store, clock, "a", [])
+    replace = store.replace_namespaced_lease
+
+    sent: list[float] = []
+
+    async def slow_replace(name: str, namespace: str, body: dict[str, Any]) -> Any:
+        if name == sharding.lease_name("ng", 0):
+            sent.append(clock.now)
+        done = await replace(name, namespace, body)
+        clock.now += 4.0  # the answer takes 4 s to come back
+        return done
+
+    await rounds([a], clock, 1)  # created: answered at once
+    store.replace_namespaced_lease = slow_replace  # type: ignore[method-assign]
+    await a.step()
+    deadline = a.settings.lease.renew_deadline
+    clock.now = sent[0] + deadline - 0.1
+    assert a.holds(0)
+    clock.now = sent[0] + deadline + 0.1
+    assert not a.holds(0)
