@@ -27,6 +27,8 @@ class FakeCoordination:
     def __init__(self, *_: Any) -> None:
         self.lease: Any = None
         self.hang = False
+        self.reads = 0
+        self.conflicts = 0  # the next N replaces answer 409 (someone else wrote meanwhile)
 
     async def _maybe_hang(self) -> None:
         if self.hang:
@@ -34,6 +36,7 @@ class FakeCoordination:
 
     async def read_namespaced_lease(self, name: str, namespace: str) -> Any:
         await self._maybe_hang()
+        self.reads += 1
         if self.lease is None:
             raise k8s.ApiException(status=404, reason="Not Found")
         return copy.deepcopy(self.lease)
@@ -54,6 +57,9 @@ class FakeCoordination:
 
     async def replace_namespaced_lease(self, name: str, namespace: str, lease: Any) -> Any:
         await self._maybe_hang()
+        if self.conflicts:
+            self.conflicts -= 1
+            raise k8s.ApiException(status=409, reason="Conflict")
         self.lease = copy.deepcopy(lease)
         return self.lease
 
@@ -114,3 +120,22 @@ async def test_a_standby_counts_the_lease_duration_from_when_its_read_returned(
     took_over = time.monotonic()
     # The Lease records whole seconds; a clock started before the read would be 0.4 s early.
     assert took_over - answered[0] >= int(SETTINGS.lease_duration) - 0.05
+
+
+async def test_a_leader_renews_with_one_write_and_reads_again_after_a_conflict(
+    coord: FakeCoordination,
+) -> None:
+    """Renewals replace the Lease as last written (one round trip); a 409 means someone wrote
+    it since, and the next attempt reads it first."""
+    elector = leases.LeaderElector(None, SETTINGS)  # type: ignore[arg-type]
+    await elector.acquire()
+    reads = coord.reads
+    for _ in range(3):
+        assert await elector._try_acquire_or_renew()
+    assert coord.reads == reads  # no reads while nothing else wrote
+
+    coord.conflicts = 1
+    assert not await elector._try_acquire_or_renew()
+    assert await elector._try_acquire_or_renew()  # read, still ours, renewed
+    assert coord.reads == reads + 1
+    assert elector.may_act()
