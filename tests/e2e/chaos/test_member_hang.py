@@ -72,6 +72,9 @@ def test_a_hung_member_api_server_only_affects_its_policies(private_chaos: Chaos
 
     # Recovery by itself, in the same process.
     h.wait_condition(chaos.api, chaos.ns, "edge", "ClusterReachable", status_="True", timeout=90)
+    # The member's own controllers were frozen too: its pods report Ready again only after
+    # they catch up (slow on a loaded machine), and the HPA formula holds while they do not.
+    h.wait_ready_replicas(chaos.member_api, member_ns, "edge", 2, timeout=90)
     chaos.demand("edge", 3)
     h.wait_replicas(chaos.member_api, member_ns, "edge", 3, timeout=60)
     assert op.process.running()
