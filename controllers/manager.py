@@ -284,6 +284,7 @@ async def _operate(
         may_write=elector.may_act if elector else (lambda: True),
         owns=sharded.owns if sharded else (lambda _: True),
         handed_over=sharded.handed_over if sharded else (lambda _: None),
+        max_concurrent=cfg.max_concurrent_evaluations,
     )
     if sharded is not None:
         # The rounds run on the Lease thread; the loops they stop and count live on this one.

@@ -49,6 +49,11 @@ STARTUP_SPREAD_MAX = 60.0
 # A process whose most overdue policy waits this long past its due time is behind: it no
 # longer retries failed evaluations early (see `paced`).
 LAGGING_SECONDS = 5.0
+# Evaluations in flight at once (`--max-concurrent-evaluations`). A few suffice to keep up
+# (an evaluation mostly waits for its I/O); without a bound a process behind its schedule has
+# every policy in flight, its requests queue for the event loop and the connection pool until
+# they time out, and the failed writes and their retries are more load (docs/scaling.md).
+MAX_CONCURRENT = 32
 # The policy the current task evaluates: its writes are fenced by its shard as well as by the
 # leader Lease (a task evaluates one policy at a time; see Reconciler.fence).
 _EVALUATING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -70,8 +75,11 @@ class Reconciler:
         may_write: Callable[[], bool] = lambda: True,
         owns: Callable[[str], bool] = lambda _: True,
         handed_over: Callable[[str], float | None] = lambda _: None,
+        max_concurrent: int = MAX_CONCURRENT,
     ) -> None:
         self.metrics = metrics
+        # Turns to evaluate: a policy waits here past its due time, which is its lag.
+        self.turns = asyncio.Semaphore(max_concurrent)
         # Whether this instance evaluates a policy (uid): a hook for sharding; all by default.
         self.owns = owns
         # When another replica gave up the policy's shard to this one (monotonic), or None.
@@ -179,9 +187,12 @@ class Reconciler:
             elif (settle := self._settling(uid, memory)) > 0:
                 delay = settle
             else:
-                memory.started_at = time.monotonic()
-                self.cadence.started(uid)
-                delay = self.paced(await self.run_once(uid), _interval(memory.body))
+                async with self.turns:
+                    if self._memory.get(uid) is not memory or self.closing:
+                        break  # forgotten while it waited for its turn
+                    memory.started_at = time.monotonic()
+                    self.cadence.started(uid)
+                    delay = self.paced(await self.run_once(uid), _interval(memory.body))
                 self.cadence.scheduled(uid, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)

@@ -130,6 +130,14 @@ class Settings(pydantic_settings.BaseSettings):
         "of the shards it holds (docs/scaling.md). 0: one leader evaluates every policy.",
         json_schema_extra=_extra(group="leader election"),
     )
+    max_concurrent_evaluations: int = pydantic.Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Evaluations in flight at once; the others wait their turn, which shows as "
+        "evaluation lag in /metrics (docs/scaling.md).",
+        json_schema_extra=_extra(group="evaluation"),
+    )
     lease_name: str = pydantic.Field(
         default="nimbusguard-operator",
         min_length=1,

@@ -64,6 +64,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "bind_address": ":9090",
         "leader_elect": "true",
         "shards": "6",
+        "max_concurrent_evaluations": "8",
         "lease_name": "l",
         "lease_namespace": "ops",
         "lease_duration": "30",

@@ -1,0 +1,91 @@
+"""At most --max-concurrent-evaluations evaluations are in flight; the others wait their turn,
+and the wait shows as evaluation lag (what NimbusGuardEvaluationLagging alerts on)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from controllers import settings
+from tests.unit.controllers import harness
+
+
+async def test_evaluations_beyond_the_bound_wait_and_their_wait_is_lag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 2})
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    in_flight, peak, done = [0], [0], [0]
+    enough = asyncio.Event()
+
+    async def run_once(uid: str) -> float:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        try:
+            await asyncio.sleep(0.02)  # the evaluation's I/O
+        finally:
+            in_flight[0] -= 1
+        done[0] += 1
+        if done[0] >= 30:
+            enough.set()
+        return 0.0  # due again at once: six policies, two turns, so the others are late
+
+    monkeypatch.setattr(w.rec, "run_once", run_once)
+    try:
+        for i in range(6):
+            body = harness.body()
+            body["metadata"].update(uid=f"uid-{i}", name=f"p{i}")
+            body["status"] = {"phase": "Learning"}  # no initial status write
+            await w.rec.observe(body, lambda _: [])
+        await asyncio.wait_for(enough.wait(), timeout=20)
+    finally:
+        await w.rec.stop(5.0)
+
+    assert peak[0] == 2
+    lag = w.rec.metrics.evaluation_lag
+    assert lag._sum.get() > 0
+
+
+async def test_a_policy_forgotten_while_waiting_is_not_evaluated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 1})
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    evaluated: list[str] = []
+    release, first = asyncio.Event(), asyncio.Event()
+
+    async def run_once(uid: str) -> float:
+        evaluated.append(uid)
+        first.set()
+        await release.wait()
+        return 3600.0
+
+    monkeypatch.setattr(w.rec, "run_once", run_once)
+    bodies = []
+    for i in range(2):
+        body = harness.body()
+        body["metadata"].update(uid=f"uid-{i}", name=f"p{i}")
+        body["status"] = {"phase": "Learning"}
+        bodies.append(body)
+    try:
+        for body in bodies:
+            await w.rec.observe(body, lambda _: [])
+        await asyncio.wait_for(first.wait(), timeout=20)
+        waiting = next(b for b in bodies if b["metadata"]["uid"] != evaluated[0])
+        loop = w.rec._memory[waiting["metadata"]["uid"]].task
+        await w.rec.forget(waiting)
+        assert loop is not None and loop.done()  # forget ended the loop that waited
+        release.set()
+    finally:
+        await w.rec.stop(5.0)
+
+    assert evaluated == [evaluated[0]]
+
+
+def test_the_bound_is_a_setting() -> None:
+    assert settings.parse([], environ={}).max_concurrent_evaluations == 32
+    cfg = settings.parse(["--max-concurrent-evaluations", "8"], environ={})
+    assert cfg.max_concurrent_evaluations == 8
+    with pytest.raises(settings.SettingsError, match="max-concurrent-evaluations"):
+        settings.parse(["--max-concurrent-evaluations", "0"], environ={})
