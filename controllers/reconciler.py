@@ -149,16 +149,10 @@ class Reconciler:
         memory.body, memory.claims, memory.generation = body, claims, meta.get("generation")
         self.metrics.policies.inc()
         self._count_one(uid)
-        # The loop first: whatever happens to the initial write, the policy is evaluated.
-        memory.task = asyncio.create_task(self._loop(uid), name=f"evaluate {memory.runtime.key}")
-        if policy.status.phase is None:
-            async with memory.runtime.lock:  # before the loop's first evaluation
-                try:
-                    await self.evaluator.write(
-                        policy, self.evaluator.initial_status(policy), memory
-                    )
-                except Exception:
-                    logger.exception("could not write the initial status of %s", memory.runtime.key)
+        initial = policy if policy.status.phase is None else None
+        memory.task = asyncio.create_task(
+            self._loop(uid, initial), name=f"evaluate {memory.runtime.key}"
+        )
 
     def _count_one(self, uid: str) -> None:
         """A policy was remembered or forgotten: update the owned-policies gauge for it alone."""
@@ -173,11 +167,22 @@ class Reconciler:
         self._owned = {uid for uid in self._memory if self.owns(uid)}
         self.metrics.owned_policies.set(len(self._owned))
 
-    async def _loop(self, uid: str) -> None:
-        """Evaluate one policy, then wait for its interval or a wake-up; until forgotten."""
+    async def _loop(self, uid: str, initial: types.ScalingPolicy | None = None) -> None:
+        """Evaluate one policy, then wait for its interval or a wake-up; until forgotten.
+        A policy without a phase first gets the Initializing status, in its turn like an
+        evaluation: a start-up listing of a thousand new policies is not a thousand writes
+        at once."""
         memory = self._memory.get(uid)
         if memory is None:
             return
+        if initial is not None:
+            async with self.turns, memory.runtime.lock:
+                try:
+                    await self.evaluator.write(
+                        initial, self.evaluator.initial_status(initial), memory
+                    )
+                except Exception:  # whatever happens to it, the policy is evaluated
+                    logger.exception("could not write the initial status of %s", memory.runtime.key)
         await asyncio.sleep(self.first_delay(_interval(memory.body)))
         while (memory := self._memory.get(uid)) is not None and not self.closing:
             memory.wake.clear()

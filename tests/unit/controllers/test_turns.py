@@ -4,10 +4,12 @@ and the wait shows as evaluation lag (what NimbusGuardEvaluationLagging alerts o
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from controllers import settings
+from nimbusguard.clients import policies
 from tests.unit.controllers import harness
 
 
@@ -89,3 +91,37 @@ def test_the_bound_is_a_setting() -> None:
     assert cfg.max_concurrent_evaluations == 8
     with pytest.raises(settings.SettingsError, match="max-concurrent-evaluations"):
         settings.parse(["--max-concurrent-evaluations", "0"], environ={})
+
+
+async def test_the_initial_status_writes_take_turns_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start-up listing of policies without a phase is not one write per policy at once."""
+    w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 2})
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 3600.0)  # writes only
+    in_flight, peak, phases = [0], [0], []
+    all_written = asyncio.Event()
+
+    async def patch_status(
+        api: object, namespace: str, name: str, status: dict[str, Any], **_: object
+    ) -> dict[str, Any]:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        try:
+            await asyncio.sleep(0.02)  # the request
+        finally:
+            in_flight[0] -= 1
+        phases.append(status.get("phase"))
+        if len(phases) == 6:
+            all_written.set()
+        return {}
+
+    monkeypatch.setattr(policies, "patch_status", patch_status)
+    try:
+        for i in range(6):
+            body = harness.body()
+            body["metadata"].update(uid=f"uid-{i}", name=f"p{i}")
+            await w.rec.observe(body, lambda _: [])
+        await asyncio.wait_for(all_written.wait(), timeout=20)
+    finally:
+        await w.rec.stop(5.0)
+
+    assert (peak[0], phases) == (2, ["Initializing"] * 6)
