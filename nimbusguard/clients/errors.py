@@ -49,14 +49,26 @@ class ApiError(ClientError):
 
     @classmethod
     def from_exception(cls, exc: Any, *, cluster: str | None = None) -> ApiError:
-        status = int(getattr(exc, "status", 0) or 0)
-        detail = str(getattr(exc, "reason", "") or "")
-        body = getattr(exc, "body", None)
+        return cls.from_answer(
+            int(getattr(exc, "status", 0) or 0),
+            getattr(exc, "reason", None),
+            getattr(exc, "body", None),
+            cluster=cluster,
+        )
+
+    @classmethod
+    def from_answer(
+        cls, status: int, reason: str | None, body: str | bytes | None, *, cluster: str | None
+    ) -> ApiError:
+        """An error status as the server sent it: the message of its Status object if the
+        body is one, else the reason phrase (else the start of the body)."""
+        detail = str(reason or "")
         if body:
             try:
                 detail = str(json.loads(body).get("message") or detail)
             except (ValueError, TypeError, AttributeError):
-                detail = detail or str(body)[:300]
+                text = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+                detail = detail or text[:300]
         return cls(status, f"HTTP {status}: {detail}".strip(), cluster=cluster)
 
     @property

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.aio import config as k8s_config
+from kubernetes.aio import client as k8s, config as k8s_config
 
 from controllers import phases
 from nimbusguard.clients import errors, kube
@@ -21,6 +21,7 @@ class FakeApi:
     def __init__(self, context: str) -> None:
         self.context = context
         self.closed = False
+        self.configuration = k8s.Configuration()
 
     async def close(self) -> None:
         self.closed = True

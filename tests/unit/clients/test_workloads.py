@@ -42,7 +42,7 @@ async def test_a_target_read_gives_up_sooner_than_other_calls(
         seen.update(kwargs)
         raise errors.ClusterUnreachableError("no answer")
 
-    monkeypatch.setattr(kube, "call", call)
+    monkeypatch.setattr(kube, "call_json", call)
     ref = workloads.TargetRef("Deployment", "web", "shop", cluster="edge")
     with pytest.raises(errors.ClusterUnreachableError):
         await workloads.read(cast(Any, None), ref)
