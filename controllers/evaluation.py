@@ -82,6 +82,9 @@ class PolicyMemory:
 
     runtime: runtime_.PolicyRuntime
     body: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # newest seen
+    # The last body parsed and its model: a body is parsed once, not once per evaluation (a
+    # watch event brings a new body object; models are never changed in place).
+    parsed: tuple[Mapping[str, Any], types.ScalingPolicy] | None = None
     claims: claims_.Claims = lambda _: []
     generation: int | None = None
     status: types.ScalingPolicyStatus | None = None  # what the last evaluation built
@@ -130,9 +133,13 @@ class Evaluator:
 
     def drop(self, uid: str) -> bool:
         """Forget a policy's phase; True when it had one."""
-        had = self.phases.pop(uid, None) is not None
-        self.metrics.set_phases(self.phases)
-        return had
+        had = self.phases.pop(uid, None)
+        self.metrics.move_phase(had, None)
+        return had is not None
+
+    def _phase(self, uid: str, phase: str) -> None:
+        self.metrics.move_phase(self.phases.get(uid), phase)
+        self.phases[uid] = phase
 
     @property
     def store(self) -> learning.Store:
@@ -354,8 +361,7 @@ class Evaluator:
         await self.write(policy, new_status, memory)
         for notice in notices.derive(previous, new_status, outcome):
             await self.post(policy, notice)
-        self.phases[meta.uid or ""] = verdict.phase
-        self.metrics.set_phases(self.phases)
+        self._phase(meta.uid or "", verdict.phase)
         return float(spec.scaling.evaluation_interval)
 
     def initial_status(self, policy: types.ScalingPolicy) -> types.ScalingPolicyStatus:
@@ -530,5 +536,4 @@ class Evaluator:
             m.reward.labels(policy=key).set(outcome.learned.reward)
             rt.regret_total += outcome.learned.regret
             m.regret.labels(policy=key).set(rt.regret_total)
-        self.phases[policy.metadata.uid or ""] = verdict.phase
-        m.set_phases(self.phases)
+        self._phase(policy.metadata.uid or "", verdict.phase)

@@ -156,12 +156,17 @@ class Metrics:
         for phase in PHASES:
             self.policies_by_phase.labels(phase=phase).set(0)
 
-    def set_phases(self, phases: dict[str, str]) -> None:
-        """Recompute the per-phase gauges from uid → phase."""
-        for phase in PHASES:
-            count = sum(1 for p in phases.values() if p == phase)
-            self.policies_by_phase.labels(phase=phase).set(count)
-        self.active_policies.set(sum(1 for p in phases.values() if p == "Active"))
+    def move_phase(self, was: str | None, now: str | None) -> None:
+        """One policy went from phase `was` to `now` (None: none known, or forgotten). Counted
+        per move, not recounted over every policy: that was O(policies) per evaluation."""
+        if was == now:
+            return
+        for phase, step in ((was, -1), (now, 1)):
+            if phase is None:
+                continue
+            self.policies_by_phase.labels(phase=phase).inc(step)
+            if phase == "Active":
+                self.active_policies.inc(step)
 
     def forget_policy(self, policy: str) -> None:
         """Drop every series labelled with this policy."""
