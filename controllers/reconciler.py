@@ -381,14 +381,20 @@ class Reconciler:
     async def evaluate(self, body: Mapping[str, Any], claims: claims_.Claims) -> float:
         """Evaluate one adopted policy now; returns the seconds until the next evaluation."""
         uid = body["metadata"]["uid"]
-        try:
-            policy = types.ScalingPolicy.model_validate(dict(body))
-        except pydantic.ValidationError as exc:
-            if self._rejected.get(uid) != body["metadata"].get("generation"):
-                self._rejected[uid] = body["metadata"].get("generation")
-                await self.evaluator.reject(body, exc)
-            return MAX_BACKOFF
         memory = self._memory.get(uid)
+        parsed = memory.parsed if memory is not None else None
+        if parsed is not None and parsed[0] is body:
+            policy = parsed[1]  # no watch event since the last evaluation: the same body
+        else:
+            try:
+                policy = types.ScalingPolicy.model_validate(dict(body))
+            except pydantic.ValidationError as exc:
+                if self._rejected.get(uid) != body["metadata"].get("generation"):
+                    self._rejected[uid] = body["metadata"].get("generation")
+                    await self.evaluator.reject(body, exc)
+                return MAX_BACKOFF
+            if memory is not None:
+                memory.parsed = (body, policy)
         if memory is None:  # forgotten meanwhile
             return MAX_BACKOFF
         if not self.owns(uid):  # another shard's policy: nothing at all

@@ -1,0 +1,38 @@
+"""A policy body is parsed once, not once per evaluation: the loop evaluates the same body
+object until a watch event brings a new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.v1 import scalingpolicy_types as types
+from tests.unit.controllers import harness
+
+
+async def test_the_same_body_is_parsed_once_and_a_new_one_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    await w.adopt()
+    parsed: list[Any] = []
+    validate = types.ScalingPolicy.model_validate
+
+    def counting(data: Any, **kwargs: Any) -> types.ScalingPolicy:
+        parsed.append(data)
+        return validate(data, **kwargs)
+
+    monkeypatch.setattr(types.ScalingPolicy, "model_validate", counting)
+    body = w.policy_body()
+
+    for _ in range(3):
+        await w.rec.evaluate(body, lambda _: [])
+    assert len(parsed) == 1
+
+    fresh = w.policy_body()  # the watch delivered our status write back
+    await w.rec.evaluate(fresh, lambda _: [])
+    await w.rec.evaluate(fresh, lambda _: [])
+    assert len(parsed) == 2
+    remembered = w.rec._memory[harness.UID].parsed
+    assert remembered is not None and remembered[0] is fresh
