@@ -90,6 +90,7 @@ class PolicyMemory:
     status: types.ScalingPolicyStatus | None = None  # what the last evaluation built
     written: types.ScalingPolicyStatus | None = None  # what was last written (None: unsure)
     written_at: float = 0.0
+    written_essence: dict[str, Any] | None = None  # _essence(written), kept: not redone each time
     # The newest scale record this instance wrote or saw, whether or not the status write
     # that followed succeeded: never decide from an older one.
     record: types.ScalingPolicyStatus | None = None
@@ -409,9 +410,10 @@ class Evaluator:
         previous_write = memory.written or policy.status
         now = self.clock()
         memory.status = new
+        essence = _essence(new)
         if (
             memory.written is not None
-            and _essence(new) == _essence(memory.written)
+            and essence == memory.written_essence
             and now - memory.written_at < STATUS_REFRESH_SECONDS
         ):
             return True
@@ -437,7 +439,7 @@ class Evaluator:
             logger.warning("status of %s not written: %s", memory.runtime.key, exc)
             memory.written = None  # unknown now: the next evaluation writes in full
             return False
-        memory.written, memory.written_at = new, now
+        memory.written, memory.written_at, memory.written_essence = new, now, essence
         self.readiness.hub_ok_at = time.monotonic()
         return True
 
