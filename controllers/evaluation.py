@@ -434,6 +434,7 @@ class Evaluator:
                 policy.metadata.name,
                 body,
                 uid=policy.metadata.uid,
+                answer=False,  # nothing here reads the object back
             )
         except errors.ClientError as exc:
             logger.warning("status of %s not written: %s", memory.runtime.key, exc)
@@ -483,7 +484,11 @@ class Evaluator:
             return
         try:
             await policies.patch_status(
-                self.clients.hub, meta.get("namespace", "default"), meta.get("name", ""), patch
+                self.clients.hub,
+                meta.get("namespace", "default"),
+                meta.get("name", ""),
+                patch,
+                answer=False,
             )
         except errors.ClientError as write_error:
             logger.warning("could not record the invalid spec: %s", write_error)

@@ -342,9 +342,11 @@ async def call_json(
     *args: Any,
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (applying it is this wrapper's job)
     cluster: str | None = None,
+    answer: bool = True,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """`call` for a `*_without_preload_content` method: the answer as plain JSON.
+    """`call` for a `*_without_preload_content` method: the answer as plain JSON (with
+    `answer=False` a success is an empty dict, its body not decoded).
 
     The client's model classes cost about 20 pydantic validations to read one Deployment (its
     managedFields, pod template and conditions included); a caller that needs three fields
@@ -360,6 +362,8 @@ async def call_json(
     status = int(response.status)
     if not 200 <= status < 300:
         raise errors.ApiError.from_answer(status, response.reason, raw, cluster=cluster)
+    if not answer:
+        return {}
     try:
         data = json.loads(raw)
     except ValueError:

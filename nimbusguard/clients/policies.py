@@ -60,17 +60,21 @@ async def patch_status(
     *,
     resource_version: str | None = None,
     uid: str | None = None,
+    answer: bool = True,
 ) -> dict[str, Any]:
     """Merge-patch `.status`; with `resource_version` the write fails with 409 if the object
     changed since it was read (optimistic concurrency for the scale record); with `uid` it
-    fails when the name now belongs to another object (a deleted and re-created policy)."""
+    fails when the name now belongs to another object (a deleted and re-created policy).
+
+    Returns the object as written; with `answer=False` an empty dict, and the answer (the
+    whole policy, its managedFields included: about 16 KB) is not decoded at all."""
     custom = k8s.CustomObjectsApi(api)
     body: dict[str, Any] = {"status": status}
     preconditions = {"resourceVersion": resource_version, "uid": uid}
     if any(preconditions.values()):
         body["metadata"] = {k: v for k, v in preconditions.items() if v}
-    obj: Any = await kube.call(
-        custom.patch_namespaced_custom_object_status,
+    return await kube.call_json(
+        custom.patch_namespaced_custom_object_status_without_preload_content,
         gv.GROUP,
         gv.VERSION,
         namespace,
@@ -78,6 +82,5 @@ async def patch_status(
         name,
         body,
         field_manager=FIELD_MANAGER,
+        answer=answer,
     )
-    result: dict[str, Any] = obj
-    return result

@@ -33,14 +33,16 @@ DEPLOYMENT = {
 
 
 class Server:
-    """Answers every GET with the next scripted (status, body)."""
+    """Answers every request with the next scripted (status, body)."""
 
     def __init__(self) -> None:
         self.answers: list[tuple[int, str]] = []
         self.paths: list[str] = []
+        self.bodies: list[bytes] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.paths.append(request.path)
+        self.bodies.append(await request.read())
         status, body = self.answers.pop(0)
         return web.Response(status=status, text=body, content_type="application/json")
 
@@ -49,7 +51,7 @@ class Server:
 async def served() -> AsyncIterator[tuple[Server, k8s.ApiClient]]:
     server = Server()
     app = web.Application()
-    app.router.add_get("/{tail:.*}", server.handle)
+    app.router.add_route("*", "/{tail:.*}", server.handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

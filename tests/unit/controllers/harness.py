@@ -79,6 +79,7 @@ class Hub:
         *,
         resource_version: str | None = None,
         uid: str | None = None,
+        answer: bool = True,
     ) -> dict[str, Any]:
         if self.gone:
             raise errors.ApiError(404, "HTTP 404: not found")
@@ -102,7 +103,7 @@ class Hub:
         if resource_version is None and self.lose_unguarded:
             self.lose_unguarded -= 1
             raise errors.ClusterUnreachableError("the hub cluster did not answer (TimeoutError)")
-        return self.live()
+        return self.live() if answer else {}
 
 
 class Target:
