@@ -175,7 +175,7 @@ class Reconciler:
         memory = self._memory.get(uid)
         if memory is None:
             return
-        if initial is not None:
+        if initial is not None and self.owns(uid):  # another shard's: its holder writes it
             async with self.turns, memory.runtime.lock:
                 try:
                     await self.evaluator.write(

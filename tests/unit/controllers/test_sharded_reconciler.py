@@ -198,3 +198,24 @@ async def test_the_fence_is_the_leaders_and_the_evaluated_policys_shard(
         assert not w.rec.fence()
     finally:
         reconciler._EVALUATING.reset(token)
+
+
+async def test_a_new_policy_of_another_shard_gets_no_initial_status_from_this_replica(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch, rec_kwargs={"owns": lambda uid: False})
+    waiting = asyncio.Event()
+
+    def first_delay(interval: float) -> float:
+        waiting.set()  # past the initial status, before the first evaluation
+        return 3600.0
+
+    monkeypatch.setattr(w.rec, "first_delay", first_delay)
+    body = w.policy_body()
+    body.pop("status", None)  # new: no phase yet
+    try:
+        await w.rec.observe(body, lambda _: [])
+        await asyncio.wait_for(waiting.wait(), timeout=5)
+    finally:
+        await w.rec.stop(5.0)
+    assert w.hub.writes == []
