@@ -49,6 +49,8 @@ def decide(
     last_scaling_time: float | None,
 ) -> Step:
     """The HPA recommendation, the learner's choice, then the cooldown (module docstring)."""
+    if learner is not None:
+        learner.prepare_shadow(baseline, obs, last_scaling_time)
     rec = baseline.recommend(obs)
     choice: learner_mod.Choice | None = None
     mode: StepMode
@@ -57,6 +59,23 @@ def decide(
     else:
         choice = learner.decide(obs, rec)
         wanted, mode, reasoning = choice.replicas, choice.mode, choice.reasoning
+    step = _hold(obs, wanted, mode, reasoning, rec, choice, cooldown, last_scaling_time)
+    if learner is not None:
+        learner.follow_shadow(obs, cooldown, step.replicas)
+    return step
+
+
+def _hold(
+    obs: Observation,
+    wanted: int,
+    mode: StepMode,
+    reasoning: str,
+    rec: Recommendation,
+    choice: learner_mod.Choice | None,
+    cooldown: cooldowns.CooldownSpec,
+    last_scaling_time: float | None,
+) -> Step:
+    """The step, with a change the cooldown does not allow yet held."""
     if wanted == obs.replicas:
         return Step(obs.replicas, wanted, mode, reasoning, rec, choice)
     direction: cooldowns.Direction = "up" if wanted > obs.replicas else "down"

@@ -54,10 +54,13 @@ import numpy as np
 
 from nimbusguard.scaling import (
     actions as actions_mod,
+    cooldowns,
     forecast as forecast_mod,
+    hpa,
     promotion,
     qtable,
     reward,
+    shadow as shadow_mod,
     shield,
     state,
 )
@@ -100,6 +103,7 @@ class LearnerConfig:
     slo_budget: float = 0.01
     budget_share: float = 0.7
     price_gain: float = 0.05
+    slo_sample_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         if not 0 < self.learning_rate <= 1 or not 0 <= self.discount_factor < 1:
@@ -114,8 +118,8 @@ class LearnerConfig:
             raise ValueError("confidence_temperature must be > 0, prior_visits >= 0")
         if not 0 < self.slo_budget < 1 or not 0 < self.budget_share <= 1:
             raise ValueError("need 0 < slo_budget < 1 and 0 < budget_share <= 1")
-        if self.price_gain < 0 or self.interval_seconds <= 0:
-            raise ValueError("need price_gain >= 0 and interval_seconds > 0")
+        if self.price_gain < 0 or self.interval_seconds <= 0 or self.slo_sample_seconds <= 0:
+            raise ValueError("need price_gain >= 0, interval_seconds > 0, slo_sample_seconds > 0")
 
     @property
     def forecast(self) -> forecast_mod.ForecastConfig:
@@ -124,6 +128,13 @@ class LearnerConfig:
         return forecast_mod.ForecastConfig(
             horizon_seconds=self.horizon_seconds + self.interval_seconds
         )
+
+    @property
+    def unseen(self) -> float:
+        """The share of the SLO's samples (every `slo_sample_seconds`, a metric's scrape
+        interval) that fall between two evaluations, where no evaluation sees them: 0 when the
+        policy evaluates at every sample, ½ with the API's 30 s interval and 15 s samples."""
+        return max(0.0, 1.0 - self.slo_sample_seconds / self.interval_seconds)
 
     @property
     def violation_aim(self) -> float:
@@ -384,6 +395,7 @@ class _Point:
     load: float
     ready: int
     replicas: int
+    ready_before: int  # what served through the interval before it (arrivals at it excluded)
     rise: float
     sigma: float
     time_of_day: float | None
@@ -427,6 +439,15 @@ class QLearner:
         self._points: collections.deque[_Point] = collections.deque()
         self._last_decision_time = -math.inf
         self._last_learn_time = -math.inf
+        self._prev_ready: int | None = None
+        # The policy's real violated share (every evaluation, whoever acted): the mean since
+        # the start, then an EWMA over 8,000 evaluations (a day and more). What the budget is
+        # spent on, for the budget controller's aim; a 2,000-evaluation EWMA forgot an HPA's
+        # overspending within hours, and the drift trace ended over the budget.
+        self.realized_violations = 0.0
+        self._realized_count = 0
+        self.shadow: shadow_mod.ShadowHPA | None = None
+        self._shadow_violation: float | None = None
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -474,6 +495,8 @@ class QLearner:
         self._open.clear()
         self._points.clear()
         self._last_decision_time = self._last_learn_time = -math.inf
+        self._prev_ready = None
+        self.shadow = None
 
     def set_slo_price(self, price: float) -> None:
         """Change λ, the price of a violation; no relearning is needed (see `qtable`).
@@ -498,9 +521,59 @@ class QLearner:
         return self.promotion.phase
 
     @property
+    def aim(self) -> float:
+        """The violation rate the budget controller drives towards now: `violation_aim`, lowered
+        by what the policy has spent over the budget (whoever acted: an HPA that broke it before
+        the learner took over, evaluations the cooldown held), down to a quarter of it. A budget
+        is a long-run share, so what was overspent is paid back, not forgotten."""
+        cfg = self.config
+        over = max(0.0, self.realized_violations - cfg.slo_budget)
+        return max(cfg.violation_aim / 4.0, cfg.violation_aim - over)
+
+    @property
     def states_visited(self) -> int:
         """Distinct states with at least one update."""
         return self.table.states_visited
+
+    # -- the policy's HPA alongside (shadow) ----------------------------------------------------
+
+    def prepare_shadow(
+        self, baseline: hpa.HPABaseline, obs: Observation, last_scaling_time: float | None
+    ) -> None:
+        """Before an evaluation's HPA recommendation: start the policy's HPA alongside when
+        the learner acts (a copy of `baseline` as it is now, on the replicas the target has),
+        drop it when the HPA acts (`shadow`)."""
+        if self.promotion.phase != promotion.ACTIVE:
+            self.shadow, self._shadow_violation = None, None
+        elif self.shadow is None:
+            self.shadow = shadow_mod.ShadowHPA(
+                baseline, obs, last_scaling_time, self.config.horizon_seconds
+            )
+
+    def follow_shadow(
+        self, obs: Observation, cooldown: cooldowns.CooldownSpec, replicas: int
+    ) -> None:
+        """After an evaluation set `replicas`: step the HPA alongside on the same load and
+        record both for promotion (what really happened against the HPA's own trajectory)."""
+        if self.shadow is None:
+            return
+        cfg = self.config
+        step = self.shadow.step(obs, cooldown, cfg.reward.slo_ratio, cfg.unseen)
+        if step is None:
+            return
+        real = shadow_mod.interval_violation(
+            obs.demand, obs.ready_replicas, self._ready_before(obs), cfg.reward.slo_ratio,
+            cfg.unseen,
+        )  # fmt: skip
+        self._shadow_violation = step.violation
+        self.promotion.record_acting(replicas, step.replicas, real, step.violation)
+
+    def _ready_before(self, obs: Observation) -> int:
+        """What served through the interval before `obs`: replicas that arrived at `obs` did
+        not, replicas removed at the last evaluation did not either."""
+        if self._prev_ready is None:
+            return obs.ready_replicas
+        return min(self._prev_ready, obs.ready_replicas)
 
     # -- decide --------------------------------------------------------------------------------
 
@@ -635,12 +708,21 @@ class QLearner:
         if fc is None or self.forecaster.time is None or self.forecaster.time < obs.time - _SLACK:
             fc = self.forecaster.observe(obs.time, load)  # judged without a decision first
             self._last_forecast = fc
+        before = self._ready_before(obs)
+        self._prev_ready = obs.ready_replicas
+        real = shadow_mod.interval_violation(
+            load, obs.ready_replicas, before, self.config.reward.slo_ratio, self.config.unseen
+        )
+        self._realized_count += 1
+        weight = max(1.0 / self._realized_count, 1.0 / 8000.0)
+        self.realized_violations += weight * (real - self.realized_violations)
         self._points.append(
             _Point(
                 obs.time,
                 load,
                 obs.ready_replicas,
                 obs.replicas,
+                before,
                 fc.load / max(load, 1e-6),
                 fc.sigma,
                 obs.time_of_day,
@@ -693,8 +775,11 @@ class QLearner:
             index_of(final.rise, final.sigma, False, state.position(r, lo, hi), final.time_of_day)
             for r in decision.targets
         ]
-        limit = cfg.reward.slo_ratio
-        seen = [p.load / max(p.ready, 1e-9) > limit for p in points]
+        limit, unseen = cfg.reward.slo_ratio, cfg.unseen
+        seen = [
+            shadow_mod.interval_violation(p.load, p.ready, p.ready_before, limit, unseen)
+            for p in points
+        ]
         violated = sum(seen) / len(seen)
         return Judgement(decision.decision_id, decision.state, outcome, next_states, violated)
 
@@ -720,7 +805,7 @@ class QLearner:
         # end, and the learner, never acting, cannot bring it back.)
         seen = judgement.violated if active else outcome.breach[n_actions]
         if cfg.price_gain > 0:
-            step = cfg.price_gain * (seen - cfg.violation_aim)
+            step = cfg.price_gain * (seen - self.aim)
             self.set_slo_price(min(1e6, max(1e-3, self.slo_price * math.exp(step))))
         price = self.slo_price
         learner_r = outcome.reward(n_actions, price)
@@ -728,9 +813,19 @@ class QLearner:
         executed_r = outcome.reward(n_actions + 2, price)
         # Promotion compares cost at equal violations (`promotion`): the replica cost per
         # window, the violations as long-run rates.
-        cost, baseline_seen = outcome.cost, outcome.breach[n_actions + 1]
+        # The baseline's violations: what really happened while it acts, and what its own
+        # trajectory (the shadow HPA) had while the learner acts.
+        cost = outcome.cost
+        if not active:
+            baseline_seen = judgement.violated
+        elif self._shadow_violation is not None:
+            baseline_seen = self._shadow_violation
+        else:
+            baseline_seen = outcome.breach[n_actions + 1]
         mine = -cost[n_actions + 2] if active else -cost[n_actions]
-        transition = self.promotion.record(mine, -cost[n_actions + 1], seen, baseline_seen)
+        transition = self.promotion.record(
+            mine, -cost[n_actions + 1], seen, baseline_seen, estimate=-cost[n_actions]
+        )
         return LearnResult(
             judgement.decision_id, executed_r, learner_r, baseline_r, judged, transition
         )

@@ -70,6 +70,7 @@ def learner_config(
         horizon_seconds=settings.startup_seconds,
         interval_seconds=settings.evaluation_interval_seconds,
         slo_budget=settings.slo_budget,
+        slo_sample_seconds=settings.step_seconds,
     )
 
 
