@@ -490,8 +490,11 @@ class PromotionSpec(SpecModel):
         ge=0.0,
         le=10.0,
         description=(
-            "When Active, falling behind the baseline's rolling reward by more than this "
-            "fraction returns the policy to Learning."
+            "When Active, a rolling violation rate above both the SLO budget and the "
+            "baseline's by more than this fraction returns the policy to Learning; a learner "
+            "takes over from a baseline over the budget only when it violates less by more "
+            "than this fraction. Cost is judged against the policy's HPA run alongside: a "
+            "learner that costs more than it hands back (HandedBack)."
         ),
     )
 
