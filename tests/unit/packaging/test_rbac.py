@@ -80,12 +80,15 @@ def _methods(arg: ast.expr, tree: ast.Module) -> list[str]:
 
 
 def calls_in_code() -> Iterator[tuple[Perm, bool, str]]:
-    """(permission, made in a target cluster, where) for every `kube.call(api.method, ...)`."""
+    """(permission, made in a target cluster, where) for every `kube.call(api.method, ...)`
+    and `kube.call_json(api.method_without_preload_content, ...)`."""
     for path in sorted(p for source in SOURCES for p in source.glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if not (
-                isinstance(node, ast.Call) and ast.unparse(node.func) == "kube.call" and node.args
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) in ("kube.call", "kube.call_json")
+                and node.args
             ):
                 continue
             for method in _methods(node.args[0], tree):
@@ -103,7 +106,8 @@ def _permission(method: str, call: ast.Call, where: str) -> Perm:
     verb_word, _, rest = method.partition("_")
     verb = VERBS.get(verb_word)
     assert verb is not None, f"{where}: unknown verb {verb_word!r}"
-    stem = rest.removeprefix("namespaced_")
+    # The raw-JSON variant of a call needs the same permission as the call.
+    stem = rest.removeprefix("namespaced_").removesuffix("_without_preload_content")
     args = call.args[1:]
     if stem in ("custom_object", "custom_object_status"):
         group, plural = _value(args[0]), _value(args[3])
