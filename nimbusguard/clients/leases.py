@@ -201,38 +201,29 @@ class LeaderElector:
         if record.holder != s.identity:
             lease.spec.acquire_time = _now()
             lease.spec.lease_transitions = (lease.spec.lease_transitions or 0) + 1
-        try:
-            # replace carries resourceVersion: a concurrent candidate's write makes this a 409.
-            written = await kube.call(
-                self._coord.replace_namespaced_lease,
-                s.name,
-                s.namespace,
-                lease,
-                timeout=self._timeout,
-            )
-        except errors.ClientError as exc:
-            logger.info("could not take or renew the lease: %s", exc)
-            return False
-        self._mark_leader(sent, written)
-        return True
+        return await self._replace(lease, sent, "take or renew the lease")
 
     async def _renew_written(self) -> bool:
         """Renew by replacing the Lease as last written (client-go's fast path)."""
-        s = self.settings
         sent = self._monotonic()
         lease, self._written = self._written, None  # read first next time unless this works
         lease.spec.renew_time = _now()
-        lease.spec.lease_duration_seconds = int(s.lease_duration)
+        lease.spec.lease_duration_seconds = int(self.settings.lease_duration)
+        return await self._replace(lease, sent, "renew the lease as last written")
+
+    async def _replace(self, lease: Any, sent: float, what: str) -> bool:
+        """Write `lease` back; it carries the resourceVersion it was read or written with, so
+        anyone else's write since makes this a 409."""
         try:
             written = await kube.call(
                 self._coord.replace_namespaced_lease,
-                s.name,
-                s.namespace,
+                self.settings.name,
+                self.settings.namespace,
                 lease,
                 timeout=self._timeout,
             )
         except errors.ClientError as exc:
-            logger.info("could not renew the lease as last written: %s", exc)
+            logger.info("could not %s: %s", what, exc)
             return False
         self._mark_leader(sent, written)
         return True
