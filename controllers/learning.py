@@ -71,12 +71,28 @@ class Loaded:
 
 
 async def _restore(
-    rt: runtime_.PolicyRuntime, spec: types.ScalingPolicySpec, data: bytes, *, warm_start: bool
+    rt: runtime_.PolicyRuntime,
+    spec: types.ScalingPolicySpec,
+    data: bytes,
+    *,
+    warm_start: bool,
+    carry_promotion: bool = False,
 ) -> learner.QLearner:
     """Decode a table off the event loop (a crafted one must not stall every policy)."""
     return await asyncio.to_thread(
-        runtime_.restore_learner, rt.key, spec, data, warm_start=warm_start
+        runtime_.restore_learner,
+        rt.key,
+        spec,
+        data,
+        warm_start=warm_start,
+        carry_promotion=carry_promotion,
     )
+
+
+def _fresh(rt: runtime_.PolicyRuntime) -> str:
+    """What the loaded table could not give back, for QTableLoaded's message (or nothing)."""
+    note = rt.learner.fresh_note
+    return f"; {note}" if note else ""
 
 
 async def load(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime) -> Loaded:
@@ -101,7 +117,7 @@ async def load(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRun
         rt.learner_ready = True
         message = (
             f"restored from ConfigMap {store.namespace}/{name}: {rt.learner.updates} updates, "
-            f"epsilon {rt.learner.epsilon:.3f}, phase {rt.learner.phase}"
+            f"epsilon {rt.learner.epsilon:.3f}, phase {rt.learner.phase}{_fresh(rt)}"
         )
         return Loaded(cond.Update(cond.QTABLE_LOADED, True, "Restored", message))
     warm = policy.spec.ai_config.q_learning.warm_start
@@ -157,7 +173,9 @@ async def _warm_start(
         if data is None:
             raise errors.ClientError(f"{where} does not exist", reason="WarmStartMissing")
         # carryPromotion keeps the table's promotion state; otherwise it starts in Learning.
-        rt.learner = await _restore(rt, policy.spec, data, warm_start=not ref.carry_promotion)
+        rt.learner = await _restore(
+            rt, policy.spec, data, warm_start=True, carry_promotion=ref.carry_promotion
+        )
     except (errors.ClientError, qtable.QTableError) as exc:
         if isinstance(exc, errors.ApiError) and exc.transient:
             return Loaded(None)
@@ -172,7 +190,7 @@ async def _warm_start(
         )
     rt.learner_ready = True
     rt.dirty = True
-    message = f"warm-started from {where} ({rt.learner.updates} updates)"
+    message = f"warm-started from {where} ({rt.learner.updates} updates{_fresh(rt)})"
     if not ref.carry_promotion:
         return Loaded(
             cond.Update(
@@ -222,7 +240,7 @@ async def _migrate(
     rt.dirty = True
     message = (
         f"continued from this policy's table of an older release (ConfigMap {name}, "
-        f"{rt.learner.updates} updates); learning before acting"
+        f"{rt.learner.updates} updates{_fresh(rt)}); learning before acting"
     )
     return Loaded(cond.Update(cond.QTABLE_LOADED, True, "Migrated", message))
 

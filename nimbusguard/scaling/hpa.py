@@ -32,7 +32,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 from nimbusguard.scaling import observation
 
@@ -182,6 +182,24 @@ class HPABaseline:
         self._ups: collections.deque[tuple[float, int]] = collections.deque()
         self._downs: collections.deque[tuple[float, int]] = collections.deque()
 
+    def state(self) -> dict[str, list[list[float]]]:
+        """The recommendation history and scale events, as JSON-able lists (for a snapshot of
+        the HPA run alongside the learner, `nimbusguard.scaling.shadow`)."""
+        return {
+            "history": [[t, n] for t, n in self._history],
+            "ups": [[t, n] for t, n in self._ups],
+            "downs": [[t, n] for t, n in self._downs],
+        }
+
+    def restore(self, saved: Any) -> None:
+        """Take over what `state` saved; ValueError (nothing changed) when it is not such a
+        record. Each list is bounded (`MAX_EVENTS`): the windows it covers are minutes long."""
+        if not isinstance(saved, dict):
+            raise ValueError("HPA state is not an object")
+        parsed = {name: _events(saved.get(name), name) for name in ("history", "ups", "downs")}
+        self._history = parsed["history"]
+        self._ups, self._downs = parsed["ups"], parsed["downs"]
+
     def record_scale(self, time: float, from_replicas: int, to_replicas: int) -> None:
         """Note that the target was changed at `time` (by anyone) for the rate policies."""
         if to_replicas > from_replicas:
@@ -295,6 +313,25 @@ class HPABaseline:
         for events in (self._ups, self._downs):
             while events and events[0][0] <= now - period:
                 events.popleft()
+
+
+MAX_EVENTS = 10_000  # per list in a saved HPA state; far above any window's evaluations
+
+
+def _events(value: Any, name: str) -> collections.deque[tuple[float, int]]:
+    if not isinstance(value, list) or len(value) > MAX_EVENTS:
+        raise ValueError(f"HPA {name} is not a list of at most {MAX_EVENTS} events")
+    events: collections.deque[tuple[float, int]] = collections.deque()
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise ValueError(f"HPA {name} event is not [time, replicas]: {item!r}")
+        t, n = item
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+            raise ValueError(f"HPA {name} event time is not finite: {t!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"HPA {name} event replicas is not a count: {n!r}")
+        events.append((float(t), n))
+    return events
 
 
 def _changed(events: collections.deque[tuple[float, int]], now: float, period: float) -> int:

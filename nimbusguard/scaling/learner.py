@@ -434,12 +434,6 @@ class QLearner:
         if snapshot is not None and snapshot.forecaster is not None:
             self.forecaster.restore(snapshot.forecaster_arrays, snapshot.forecaster)
         self._tracker = state.DemandTracker(space)
-        self._last_forecast: forecast_mod.Forecast | None = None
-        self._open: collections.deque[_Open] = collections.deque()
-        self._points: collections.deque[_Point] = collections.deque()
-        self._last_decision_time = -math.inf
-        self._last_learn_time = -math.inf
-        self._prev_ready: int | None = None
         # The policy's real violated share (every evaluation, whoever acted): the mean since
         # the start, then an EWMA over 8,000 evaluations (a day and more). What the budget is
         # spent on, for the budget controller's aim; a 2,000-evaluation EWMA forgot an HPA's
@@ -448,11 +442,76 @@ class QLearner:
         self._realized_count = 0
         self.shadow: shadow_mod.ShadowHPA | None = None
         self._shadow_violation: float | None = None
+        self._saved_shadow: dict[str, Any] | None = None  # a restored trajectory, until resumed
+        # What a loaded snapshot could not give back (started fresh), for QTableLoaded; None
+        # when it gave everything back or there was none.
+        self.fresh_note: str | None = None
+        if snapshot is not None:
+            self._restore_record(snapshot)
+        self._last_forecast: forecast_mod.Forecast | None = None
+        self._open: collections.deque[_Open] = collections.deque()
+        self._points: collections.deque[_Point] = collections.deque()
+        self._last_decision_time = -math.inf
+        self._last_learn_time = -math.inf
+        self._prev_ready: int | None = None
 
     # -- persistence ---------------------------------------------------------------------------
 
+    def record(self) -> dict[str, Any]:
+        """What the learner measured besides the table, price and forecaster (the snapshot's
+        `learner` record): the promotion tracker's rolling rates, rewards, bias and hand-back
+        evidence, the budget controller's spent share, the reward's reference level and the
+        HPA run alongside. Not kept: open decisions (judged within one horizon) and the
+        previous observation (after a restart the next decisions are judged on what follows
+        them, as after any gap), and the gauges (`mode_counts`, `shield_interventions`: this
+        process's counts, which the operator's counters add up)."""
+        reference = self._tracker
+        trajectory = self.shadow.state() if self.shadow is not None else self._saved_shadow
+        return {
+            "promotion": self.promotion.state(),
+            "budget": {"realized": self.realized_violations, "count": self._realized_count},
+            "reference": {"level": reference.reference, "time": reference.time},
+            "shadow": trajectory,
+        }
+
+    def _restore_record(self, snapshot: qtable.Snapshot) -> None:
+        """Take over a snapshot's `learner` record; QTableError when it is not a sound one."""
+        saved = snapshot.learner
+        if saved is None:
+            self.fresh_note = (
+                f"a version-{snapshot.schema} table kept no rolling state: the rolling "
+                "violation rates and rewards, the re-promotion bias, the hand-back evidence "
+                "and the budget controller's spent share start fresh"
+            )
+            return
+        try:
+            self.promotion.restore(saved.get("promotion"))
+            budget, reference = saved.get("budget"), saved.get("reference")
+            if not isinstance(budget, dict) or not isinstance(reference, dict):
+                raise ValueError("budget or reference is not an object")
+            realized = budget.get("realized")
+            if isinstance(realized, bool) or not isinstance(realized, int | float):
+                raise ValueError(f"realized violations not a number: {realized!r}")
+            if not 0.0 <= realized <= 1.0:
+                raise ValueError(f"realized violations {realized} outside [0, 1]")
+            count = _count(budget.get("count"))
+            level, at = reference.get("level"), reference.get("time")
+            if isinstance(level, bool) or not isinstance(level, int | float) or not level >= 0:
+                raise ValueError(f"reference level not a number >= 0: {level!r}")
+            if not math.isfinite(level) or not (at is None or _finite_time(at)):
+                raise ValueError(f"reference level or time not finite: {level!r}, {at!r}")
+            trajectory = saved.get("shadow")
+            if trajectory is not None:
+                trajectory = shadow_mod.check_state(trajectory)
+        except ValueError as exc:
+            raise qtable.QTableError(f"Q-table learner record invalid: {exc}") from exc
+        self.realized_violations, self._realized_count = float(realized), count
+        self._tracker.reference, self._tracker.time = float(level), at
+        self._saved_shadow = trajectory
+
     def to_bytes(self) -> bytes:
-        """The table, visit counts, epsilon progress, price of a violation and promotion state."""
+        """The table, visit counts, epsilon progress, price of a violation, promotion state,
+        forecaster and the learner's `record`: everything it learned and measured."""
         return qtable.to_bytes(
             qtable.Snapshot(
                 q=self.table.q,
@@ -465,6 +524,7 @@ class QLearner:
                 slo_price=self.slo_price,
                 forecaster=self.forecaster.scalars(),
                 forecaster_arrays=self.forecaster.arrays(),
+                learner=self.record(),
             )
         )
 
@@ -476,17 +536,34 @@ class QLearner:
         rng: np.random.Generator,
         *,
         warm_start: bool = False,
+        carry_promotion: bool = False,
     ) -> QLearner:
         """Restore a learner saved by `to_bytes`; raises `qtable.QTableError` for a bad blob.
 
         `warm_start=True` (a table trained elsewhere, e.g. by `nimbusguard train`) keeps the
-        Q-values, epsilon progress and price but starts in Learning, so the policy must beat
-        the HPA baseline on this workload before it acts.
+        Q-values, epsilon progress, price and forecaster, and starts in Learning, so the policy
+        must beat the HPA baseline on this workload before it acts; with `carry_promotion` a
+        table saved Active starts Active (`warmStart.carryPromotion`). The learner's record
+        (`record`) is not taken over: its rates, evidence and spent budget were measured on
+        the workload the table was trained on, and this policy's SLO budget and HPA are its
+        own; `fresh_note` says so.
         """
         snapshot = qtable.from_bytes(data, config.layout())
-        if warm_start:
+        if warm_start and not carry_promotion:
             snapshot.phase, snapshot.windows_beaten = promotion.LEARNING, 0
-        return cls(config, rng, snapshot)
+        record = snapshot.learner
+        if warm_start:
+            snapshot.learner = None  # measured on the workload it was trained on (docstring)
+        brain = cls(config, rng, snapshot)
+        if warm_start:
+            brain.fresh_note = (
+                "the record of the workload the table was trained on (rolling violation rates "
+                "and rewards, re-promotion bias, hand-back evidence, budget spent) is not this "
+                "policy's: it starts fresh here"
+                if record is not None
+                else brain.fresh_note
+            )
+        return brain
 
     def forget_episode(self) -> None:
         """Drop the load history and open decisions (a new trace starts; the table stays)."""
@@ -496,7 +573,7 @@ class QLearner:
         self._points.clear()
         self._last_decision_time = self._last_learn_time = -math.inf
         self._prev_ready = None
-        self.shadow = None
+        self.shadow = self._saved_shadow = None
 
     def set_slo_price(self, price: float) -> None:
         """Change λ, the price of a violation; no relearning is needed (see `qtable`).
@@ -544,11 +621,14 @@ class QLearner:
         the learner acts (a copy of `baseline` as it is now, on the replicas the target has),
         drop it when the HPA acts (`shadow`)."""
         if self.promotion.phase != promotion.ACTIVE:
-            self.shadow, self._shadow_violation = None, None
+            self.shadow, self._shadow_violation, self._saved_shadow = None, None, None
         elif self.shadow is None:
             self.shadow = shadow_mod.ShadowHPA(
                 baseline, obs, last_scaling_time, self.config.horizon_seconds
             )
+            if self._saved_shadow is not None:  # restored: its own trajectory continues
+                self.shadow.resume(self._saved_shadow)
+                self._saved_shadow = None
 
     def follow_shadow(
         self, obs: Observation, cooldown: cooldowns.CooldownSpec, replicas: int
@@ -829,3 +909,13 @@ class QLearner:
         return LearnResult(
             judgement.decision_id, executed_r, learner_r, baseline_r, judged, transition
         )
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a count: {value!r}")
+    return value
+
+
+def _finite_time(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)

@@ -43,6 +43,8 @@ flash crowd, handing control back and forth); with `violation_aim` set:
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Any
 
 LEARNING = "Learning"
 ACTIVE = "Active"
@@ -115,10 +117,66 @@ class PromotionTracker:
             violation_decisions // 4 if hand_back_decisions is None else hand_back_decisions
         )
         self.bias = 1.0
-        self.acting = 0
-        self.real_cost = self.shadow_cost = 0.0
-        self.real_violations = self.shadow_violations = 0.0
-        self._estimate = [0.0, 0.0]
+        self._start_acting()
+
+    # -- persistence (the learner's snapshot) ------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything this tracker has measured, as JSON-able values (the learner's snapshot):
+        the rolling violation rates and rewards, the baseline's long-run rate, the window in
+        progress, the re-promotion bias and the hand-back evidence. A restart that dropped
+        these would judge the learner afresh: 500 more evaluations before a hand-back, a bias
+        forgotten, rolling rates back at the aim."""
+        return {
+            "learner_violations": self.learner_violations,
+            "baseline_violations": self.baseline_violations,
+            "baseline_longrun": self.baseline_longrun,
+            "longrun_n": self._longrun_n,
+            "learner_mean": self.learner_mean,
+            "baseline_mean": self.baseline_mean,
+            "window": [self._learner_sum, self._baseline_sum, self._count],
+            "learner_rolling": self.learner_rolling,
+            "baseline_rolling": self.baseline_rolling,
+            "bias": self.bias,
+            "acting": self.acting,
+            "real_cost": self.real_cost,
+            "shadow_cost": self.shadow_cost,
+            "real_violations": self.real_violations,
+            "shadow_violations": self.shadow_violations,
+            "estimate": list(self._estimate),
+        }
+
+    def restore(self, saved: Any) -> None:
+        """Take over what `state` saved; ValueError (nothing changed) when it is not such a
+        record: a missing or mistyped field, a rate outside [0, 1], a negative count or cost,
+        a bias below 1 or anything not finite."""
+        if not isinstance(saved, dict):
+            raise ValueError("promotion state is not an object")
+        rates = {k: _number(saved, k, 0.0, 1.0) for k in _RATES}
+        costs = {k: _number(saved, k, 0.0, math.inf) for k in ("real_cost", "shadow_cost")}
+        counts = {k: _count(saved.get(k), k) for k in ("longrun_n", "acting")}
+        means = {k: _optional(saved, k) for k in _OPTIONAL}
+        window = saved.get("window")
+        estimate = saved.get("estimate")
+        if not isinstance(window, list) or len(window) != 3:
+            raise ValueError("promotion window is not [learner sum, baseline sum, count]")
+        if not isinstance(estimate, list) or len(estimate) != 2:
+            raise ValueError("promotion estimate is not [learner, baseline]")
+        sums = [_finite(v, "window") for v in window[:2]]
+        count = _count(window[2], "window count")
+        estimates = [_finite(v, "estimate") for v in estimate]
+        bias = _number(saved, "bias", 1.0, math.inf)
+
+        for name, value in rates.items():
+            setattr(self, name, value)
+        self.real_cost, self.shadow_cost = costs["real_cost"], costs["shadow_cost"]
+        self._longrun_n, self.acting = counts["longrun_n"], counts["acting"]
+        for name, optional in means.items():
+            setattr(self, name, optional)
+        self._learner_sum, self._baseline_sum = sums
+        self._count = min(count, self.config.window_decisions - 1)
+        self._estimate = estimates
+        self.bias = bias
 
     def _over_budget_long_run(self, limit: float) -> bool:
         """The baseline's long-run rate is over `limit`: after `hand_back_decisions`, or after
@@ -270,3 +328,34 @@ class PromotionTracker:
                 "learning",
             )
         return None
+
+
+_RATES = (
+    "learner_violations", "baseline_violations", "baseline_longrun", "real_violations",
+    "shadow_violations",
+)  # fmt: skip
+_OPTIONAL = ("learner_mean", "baseline_mean", "learner_rolling", "baseline_rolling")
+
+
+def _finite(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} is not a finite number: {value!r}")
+    return float(value)
+
+
+def _number(saved: dict[str, Any], name: str, low: float, high: float) -> float:
+    value = _finite(saved.get(name), name)
+    if not low <= value <= high:
+        raise ValueError(f"{name} {value} is outside [{low}, {high}]")
+    return value
+
+
+def _optional(saved: dict[str, Any], name: str) -> float | None:
+    value = saved.get(name)
+    return None if value is None else _finite(value, name)
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} is not a count: {value!r}")
+    return value

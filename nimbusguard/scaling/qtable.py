@@ -28,7 +28,15 @@ ConfigMap's binaryData holds for a warm start): a `numpy.savez_compressed` archi
 - `meta`: a JSON string with `schema` (= `SCHEMA_VERSION`), `layout` (the state space, action
   set and forecaster the table was made for), `decisions` (epsilon progress), `updates`,
   `slo_price` (where the budget controller's price stands), `promotion` (`phase`,
-  `windows_beaten`) and `forecaster` (error level, period, observations fitted, last time).
+  `windows_beaten`), `forecaster` (error level, period, observations fitted, last time) and,
+  since version 3, `learner`: everything else the learner measured that would otherwise live
+  only in memory (the rolling violation rates and rewards, the re-promotion bias, the
+  hand-back evidence, the HPA run alongside, the budget controller's spent share; the learner
+  defines and checks it, `nimbusguard.scaling.learner`).
+
+Versions: 3 is written. A version-2 file (the same table and forecaster, without `learner`) is
+read, with `Snapshot.schema` = 2 so the learner can say its rolling state starts fresh; any
+other version is incompatible (version 1 held no forecaster).
 
 One versioned file: `nimbusguard train --out` writes it, a warm start reads it. Reading is
 bounded: every member's size is checked against the layout before it is decompressed, so a
@@ -51,7 +59,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # 2: no `learner` record (its rolling state starts fresh)
 _MAX_MEMBER_BYTES = 4 << 20  # far above any layout's arrays; checked before decompressing
 
 FloatArray = npt.NDArray[np.float64]
@@ -76,6 +85,8 @@ class Snapshot:
     slo_price: float | None = None
     forecaster: dict[str, Any] | None = None
     forecaster_arrays: dict[str, FloatArray] = dataclasses.field(default_factory=dict)
+    learner: dict[str, Any] | None = None  # the learner's own record (meta `learner`)
+    schema: int = SCHEMA_VERSION  # the version the file was written with
 
 
 class QTable:
@@ -202,6 +213,7 @@ def to_bytes(snapshot: Snapshot) -> bytes:
         "slo_price": snapshot.slo_price,
         "promotion": {"phase": snapshot.phase, "windows_beaten": snapshot.windows_beaten},
         "forecaster": snapshot.forecaster,
+        "learner": snapshot.learner,
     }
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {
@@ -237,11 +249,16 @@ def from_bytes(data: bytes, layout: dict[str, Any]) -> Snapshot:
         raise QTableError(f"not a Q-table file: {exc}") from exc
     if not isinstance(meta, dict):
         raise QTableError("Q-table metadata is not an object")
-    if meta.get("schema") != SCHEMA_VERSION:
+    schema = meta.get("schema")
+    if isinstance(schema, bool) or schema not in READABLE_VERSIONS:
         raise QTableError(
-            f"Q-table schema version {meta.get('schema')!r} is incompatible: this version reads "
-            f"{SCHEMA_VERSION} (a table with a forecaster; retrain with `nimbusguard train`)"
+            f"Q-table schema version {schema!r} is incompatible: this version reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))} (a table with a forecaster; retrain "
+            "with `nimbusguard train`)"
         )
+    record = meta.get("learner")
+    if schema >= 3 and not isinstance(record, dict):
+        raise QTableError("Q-table metadata incomplete: no learner record")
     if meta.get("layout") != layout:
         raise QTableError("Q-table was made for another state space or action set")
     shape = (int(np.prod(layout["shape"])), int(layout["actions"]))
@@ -262,6 +279,8 @@ def from_bytes(data: bytes, layout: dict[str, Any]) -> Snapshot:
             phase=str(promotion["phase"]),
             windows_beaten=int(promotion["windows_beaten"]),
             slo_price=None if price is None else float(price),
+            learner=record if schema >= 3 else None,
+            schema=int(schema),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise QTableError(f"Q-table metadata incomplete: {exc}") from exc

@@ -20,6 +20,8 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import math
+from typing import Any
 
 from nimbusguard.scaling import cooldowns, hpa
 from nimbusguard.scaling.observation import Observation
@@ -69,6 +71,28 @@ class ShadowHPA:
         self._last_scaling = last_scaling_time
         self._last_time: float | None = None
 
+    # -- persistence (the learner's snapshot) ------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Its trajectory as JSON-able values: replicas, ready, the times its starting replicas
+        will be ready, its last scaling and evaluation, and its HPA's history."""
+        return {
+            "replicas": self.replicas,
+            "ready": self.ready,
+            "pending": list(self._pending),
+            "last_scaling": self._last_scaling,
+            "last_time": self._last_time,
+            "hpa": self.baseline.state(),
+        }
+
+    def resume(self, saved: dict[str, Any]) -> None:
+        """Continue the trajectory `state` saved (checked by `check_state` when it was read)."""
+        self.replicas, self.ready = int(saved["replicas"]), int(saved["ready"])
+        self._pending = collections.deque(float(t) for t in saved["pending"])
+        self._last_scaling = saved["last_scaling"]
+        self._last_time = saved["last_time"]
+        self.baseline.restore(saved["hpa"])
+
     def step(
         self, obs: Observation, cooldown: cooldowns.CooldownSpec, slo_ratio: float, unseen: float
     ) -> ShadowStep | None:
@@ -109,3 +133,36 @@ class ShadowHPA:
                 remove -= 1
             self.ready -= remove
         self.replicas = wanted
+
+
+MAX_REPLICAS = 100_000  # in a saved trajectory: far above any target's, bounds what a file holds
+
+
+def check_state(saved: Any) -> dict[str, Any]:
+    """`saved` if it is a trajectory `ShadowHPA.state` wrote; ValueError otherwise (counts out
+    of range, more starting replicas than replicas, times not finite, a malformed HPA
+    history)."""
+    if not isinstance(saved, dict):
+        raise ValueError("shadow state is not an object")
+    replicas, ready = _count(saved.get("replicas")), _count(saved.get("ready"))
+    if ready > replicas or replicas > MAX_REPLICAS:
+        raise ValueError(f"shadow replicas {replicas} (ready {ready}) out of range")
+    pending = saved.get("pending")
+    if not isinstance(pending, list) or len(pending) > replicas:
+        raise ValueError("shadow starting replicas are not a list of at most its replicas")
+    times = [*pending, saved.get("last_scaling"), saved.get("last_time")]
+    for i, value in enumerate(times):
+        if value is None and i >= len(pending):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"shadow time is not a number: {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"shadow time is not finite: {value!r}")
+    hpa.HPABaseline(hpa.HPAConfig()).restore(saved.get("hpa"))
+    return saved
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"shadow replicas are not a count: {value!r}")
+    return value

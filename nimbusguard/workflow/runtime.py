@@ -1,9 +1,10 @@
 """Long-lived, in-memory state of one policy between evaluations.
 
 What must survive a restart is elsewhere: the cooldown's memory in the policy's status, the
-learner in its ConfigMap (written by the controller). What lives only here is rebuilt on
-start-up: the HPA's recommendation history (the HPA controller keeps it in memory too) and
-the previous observation.
+learner in its ConfigMap (written by the controller: its table, forecaster, price and its
+record of rolling rates, hand-back evidence and the HPA run alongside, `QLearner.record`).
+What lives only here is rebuilt on start-up: the HPA's recommendation history (the HPA
+controller keeps it in memory too) and the previous observation.
 """
 
 from __future__ import annotations
@@ -127,12 +128,19 @@ def new_learner(key: str, spec: types.ScalingPolicySpec) -> learner_.QLearner:
 
 
 def restore_learner(
-    key: str, spec: types.ScalingPolicySpec, data: bytes, *, warm_start: bool
+    key: str,
+    spec: types.ScalingPolicySpec,
+    data: bytes,
+    *,
+    warm_start: bool,
+    carry_promotion: bool = False,
 ) -> learner_.QLearner:
-    """A learner from stored bytes; raises qtable.QTableError when they are unusable."""
+    """A learner from stored bytes; raises qtable.QTableError when they are unusable.
+    `warm_start`: a table from elsewhere (`QLearner.from_bytes`)."""
     return learner_.QLearner.from_bytes(
         data,
         learner_config(spec),
         np.random.default_rng(_seed(key)),
         warm_start=warm_start,
+        carry_promotion=carry_promotion,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import types as pytypes
 from typing import Any
 
@@ -15,8 +16,8 @@ import pytest
 
 from api.v1 import scalingpolicy_types as types
 from controllers import learning
-from nimbusguard.clients import errors, kube
-from nimbusguard.workflow import runtime
+from nimbusguard.clients import errors, kube, sources, workloads
+from nimbusguard.workflow import graph, runtime, state as wst
 
 OPERATOR_NS = "nimbusguard-system"
 POLICY = types.ScalingPolicy.model_validate(
@@ -111,6 +112,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> Cluster:
 
 
 STORE = learning.Store(api=None, namespace=OPERATOR_NS)
+_GRAPH = graph.build()
 
 
 def _rt() -> runtime.PolicyRuntime:
@@ -411,3 +413,138 @@ async def test_a_warm_start_of_an_incompatible_version_starts_afresh_and_says_wh
     assert "schema version 1 is incompatible" in loaded.condition.message
     # The tenant's file is left as it was.
     assert cluster.blob("shop", "pretrained") == old and cluster.writes == []
+
+
+class _Target:
+    """A Deployment whose added replicas are ready two evaluations later, with a wavy load."""
+
+    def __init__(self) -> None:
+        self.replicas = self.ready = 6
+        self.utilization = 1.0
+        self._ready_at: list[tuple[int, int]] = []
+
+    def advance(self, i: int) -> None:
+        demand = 6.0 + 2.5 * math.sin(i / 20.0) + (0.7 if i % 5 == 0 else 0.0)
+        while self._ready_at and self._ready_at[0][0] <= i:
+            self._ready_at.pop(0)
+        self.ready = min([self.replicas, *(r for _, r in self._ready_at)])
+        self.utilization = demand / max(self.ready, 1)
+
+    def set(self, i: int, replicas: int) -> None:
+        if replicas > self.replicas:
+            self._ready_at.append((i + 2, self.ready))
+        self.replicas = replicas
+        self.ready = min(self.ready, replicas)
+
+    async def read(self, api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
+        return workloads.TargetState(self.replicas, self.ready, self.replicas, "app=web", True)
+
+    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
+        return replicas
+
+    async def metric(self, target: workloads.TargetState) -> sources.Reading:
+        return sources.Reading("fake", self.utilization, self.utilization, "fake")
+
+
+async def _evaluate(rt: runtime.PolicyRuntime, target: _Target, i: int, last: list[float]) -> None:
+    source: Any = type("Source", (), {"name": "fake", "read": staticmethod(target.metric)})()
+
+    async def intent(_: wst.Intent) -> bool:
+        return True
+
+    ctx = wst.EvaluationContext(
+        target=workloads.TargetRef("Deployment", "web", "shop"),
+        api="api",
+        api_error=None,
+        sources=[source],
+        runtime=rt,
+        record_intent=intent,
+    )
+    now = 1_800_000_000.0 + 30.0 * i
+    target.advance(i)
+    inp = wst.EvaluationInput(
+        "shop/web", POLICY.spec, now, f"e{i}", True, last[-1] if last else None
+    )
+    decision = (await graph.run(_GRAPH, inp, ctx))["decision"]
+    if decision.to_replicas != target.replicas:
+        target.set(i, decision.to_replicas)
+        last.append(now)
+
+
+async def test_an_operator_restart_does_not_judge_the_learner_afresh(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of the workflow on the same load, the learner acting with the policy's HPA
+    alongside: one uninterrupted, one whose operator persists its table, stops and starts
+    again (a new runtime, the table loaded from its ConfigMap). The restarted learner goes on
+    with its evidence — compared evaluations, rolling rates and rewards, bias, the HPA's own
+    trajectory, the budget's spent share — as the uninterrupted one does; with a version-2
+    table (no record) it would start counting again, and QTableLoaded says so."""
+    runs = {}
+    for restart in (False, True):
+        target = _Target()
+        monkeypatch.setattr(workloads, "read", target.read)
+        monkeypatch.setattr(workloads, "scale", target.scale)
+        rt = _rt()
+        await learning.load(STORE, POLICY, rt)
+        last: list[float] = []
+        for i in range(260):
+            if i == 60:  # promoted: the learner acts and the HPA runs alongside
+                rt.learner.promotion.phase = "Active"
+            if restart and i == 200:
+                assert await learning.persist(STORE, POLICY, rt, 1e9, force=True)
+                saved = rt.learner.record()
+                rt = _rt()  # the operator starts again
+                loaded = await learning.load(STORE, POLICY, rt)
+                assert loaded.condition is not None and loaded.condition.reason == "Restored"
+                assert "fresh" not in loaded.condition.message
+                assert rt.learner.record() == json.loads(json.dumps(saved))
+            await _evaluate(rt, target, i, last)
+        runs[restart] = rt.learner
+    straight, restarted = runs[False], runs[True]
+    assert restarted.phase == straight.phase == "Active"
+    # Every acting evaluation since the promotion is counted, across the restart.
+    assert restarted.promotion.acting == straight.promotion.acting == 200
+    assert restarted.shadow is not None and straight.shadow is not None
+    assert restarted.shadow.replicas == straight.shadow.replicas
+    assert restarted._realized_count == straight._realized_count
+    # The few decisions in flight at the restart are not judged: the rest is the same record.
+    assert abs(restarted.promotion._longrun_n - straight.promotion._longrun_n) <= 3
+    assert restarted.promotion.real_cost == pytest.approx(straight.promotion.real_cost, rel=0.02)
+    assert restarted.promotion.shadow_cost == pytest.approx(
+        straight.promotion.shadow_cost, rel=0.02
+    )
+    # A version-2 table gives back the table but not the record, and says so.
+    cluster.put(OPERATOR_NS, OWN, _of_version_2(restarted.to_bytes()))
+    rt = _rt()
+    loaded = await learning.load(STORE, POLICY, rt)
+    assert rt.learner.phase == "Active" and rt.learner.promotion.acting == 0
+    assert loaded.condition is not None and loaded.condition.status
+    assert loaded.condition.reason == "Restored"
+    assert "version-2 table kept no rolling state" in loaded.condition.message
+    assert not [n for _, n in cluster.maps if "-corrupt-" in n]
+
+
+def _of_version_2(blob: bytes) -> bytes:
+    with np.load(io.BytesIO(blob)) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["schema"] = 2
+    del meta["learner"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    out = io.BytesIO()
+    np.savez_compressed(out, **arrays)
+    return out.getvalue()
+
+
+async def test_a_warm_start_of_a_version_2_table_says_what_starts_fresh(cluster: Cluster) -> None:
+    spec = POLICY.spec.model_copy(deep=True)
+    spec.ai_config.q_learning.warm_start = types.QTableRef(config_map_name="pretrained")
+    policy = POLICY.model_copy(update={"spec": spec})
+    cluster.put("shop", "pretrained", _of_version_2(_active_table(900)))
+    rt = _rt()
+    loaded = await learning.load(STORE, policy, rt)
+    assert rt.learner.decisions == 900 and rt.learner.phase == "Learning"
+    assert loaded.condition is not None
+    assert (loaded.condition.status, loaded.condition.reason) == (True, "WarmStarted")
+    assert "start fresh" in loaded.condition.message

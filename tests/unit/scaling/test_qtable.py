@@ -105,6 +105,7 @@ def snapshot() -> qtable.Snapshot:
         phase="Active",
         windows_beaten=5,
         slo_price=17.5,
+        learner={"anything": [1, 2]},
     )
 
 
