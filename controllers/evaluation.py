@@ -52,24 +52,42 @@ from nimbusguard.workflow import graph as graph_, runtime as runtime_, state as 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = 60.0
-# With nothing new to say, status is still refreshed this often (counters, lastDecision).
+# Routine news (counters, the last decision's numbers and time, the learner's progress and its
+# last Q-table write, the metric summary, the ready replicas) is written at most this often: at
+# 1,000 policies that is ≤ 17 status writes a second for it (docs/scaling.md).
 STATUS_REFRESH_SECONDS = 60.0
 
-# What changes with every evaluation without saying anything new: left out when deciding
-# whether a status write is needed (it is still written every STATUS_REFRESH_SECONDS).
-_VOLATILE = ("metrics", "learning", "metricSummary", *intents.RECORD_FIELDS)
+# What changes without saying anything that must be seen at once: left out when deciding
+# whether a status write is needed now (it goes with the next write, at the latest
+# STATUS_REFRESH_SECONDS after the last one). The scale record has its own writes.
+_VOLATILE = (
+    "metrics",
+    "learning",
+    "metricSummary",
+    "readyReplicas",
+    "targetReplicas",
+    *intents.RECORD_FIELDS,
+)
+
+
+# Decision modes that say the decision was held back: becoming one is news. The others
+# (baseline, explore, exploit) alternate as a learner explores, which is routine.
+_HELD_MODES = ("cooldown", "fallback")
 
 
 def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
+    """What must be written at once when it changes: the phase, the conditions (type, status,
+    reason), the replicas the target has, the last decision's action and whether it was held
+    back (a hold becoming a cooldown is news; its reasoning, numbers and time are not) and
+    where the Q-table lives."""
     data = {k: v for k, v in status.to_json_dict().items() if k not in _VOLATILE}
     decision = data.get("lastDecision")
     if decision is not None:
-        data["lastDecision"] = {
-            k: decision.get(k) for k in ("action", "mode", "fromReplicas", "toReplicas")
-        }
+        mode = decision.get("mode")
+        data["lastDecision"] = [decision.get("action"), mode if mode in _HELD_MODES else None]
     learned = status.learning
-    if learned is not None:  # a Q-table write is news (at most once per persist interval)
-        data["learning"] = [learned.q_table_config_map, learned.last_persist_time]
+    if learned is not None:
+        data["learning"] = learned.q_table_config_map
     data["conditions"] = sorted(
         (c.get("type"), c.get("status"), c.get("reason")) for c in data.get("conditions") or []
     )

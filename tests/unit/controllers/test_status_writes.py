@@ -38,3 +38,88 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     w.clock.now += 15
     await w.evaluate()
     assert len(w.hub.writes) == settled + 2
+
+
+def _status(**changes: object) -> object:
+    from api.v1 import scalingpolicy_types as types
+
+    base: dict[str, object] = {
+        "phase": "Learning",
+        "currentReplicas": 2,
+        "readyReplicas": 2,
+        "targetReplicas": 2,
+        "lastDecision": {
+            "action": "hold",
+            "mode": "baseline",
+            "fromReplicas": 2,
+            "toReplicas": 2,
+            "confidence": 0.5,
+            "reasoning": "at target",
+            "time": "2026-12-02T10:00:00Z",
+        },
+        "learning": {
+            "epsilon": 0.5,
+            "updates": 10,
+            "qTableConfigMap": "ops/nimbusguard-qtable-u",
+            "lastPersistTime": "2026-12-02T10:00:00Z",
+        },
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Evaluated",
+                "message": "fine",
+                "lastTransitionTime": "2026-12-02T10:00:00Z",
+            }
+        ],
+    }
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}  # type: ignore[dict-item]
+        else:
+            base[key] = value
+    return types.ScalingPolicyStatus.model_validate(base)
+
+
+@pytest.mark.parametrize(
+    "routine",
+    [
+        {"learning": {"lastPersistTime": "2026-12-02T10:05:00Z", "updates": 30}},
+        {"readyReplicas": 1},
+        {"targetReplicas": 3},
+        {"lastDecision": {"reasoning": "still at target", "time": "2026-12-02T10:00:15Z"}},
+        {"lastDecision": {"toReplicas": 3, "confidence": 0.9}},
+        {"lastDecision": {"mode": "explore"}},
+        {"metricSummary": "1.1/1"},
+    ],
+)
+def test_routine_news_waits_for_the_next_write(routine: dict[str, object]) -> None:
+    """A Q-table write, pods becoming ready, a decision's numbers: coalesced into the next
+    write (at most a minute later), so that a policy costs at most one status write a minute
+    in steady state (docs/benchmarks.md)."""
+    assert evaluation._essence(_status(**routine)) == evaluation._essence(_status())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "news",
+    [
+        {"phase": "Active"},
+        {"currentReplicas": 3},
+        {"lastDecision": {"mode": "cooldown"}},
+        {"lastDecision": {"action": "scale_up"}},
+        {"lastDecision": {"mode": "fallback"}},
+        {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ScaleFailed",
+                    "message": "no",
+                    "lastTransitionTime": "2026-12-02T10:00:00Z",
+                }
+            ]
+        },
+    ],
+)
+def test_news_is_written_at_once(news: dict[str, object]) -> None:
+    assert evaluation._essence(_status(**news)) != evaluation._essence(_status())  # type: ignore[arg-type]
