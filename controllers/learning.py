@@ -14,11 +14,11 @@ Learning, unless the policy's own spec opts in to carry a warm-start table's pro
 decoding a table runs in a worker thread, never on the event loop.
 
 A table is read once when the operator adopts a policy and written at most once per
-`aiConfig.persistIntervalSeconds`, and when the operator stops; `discard` removes a
-policy's tables when the policy is deleted. Nothing is ever silently discarded: an
-unreadable table is kept under a new name, with an Event and a condition, and the policy
-starts afresh; a table that cannot be read *yet* (an API error) blocks learning and writing
-until it can, so it is never overwritten.
+`aiConfig.persistIntervalSeconds` (only when it changed), and when the operator stops;
+`discard` removes a policy's tables when the policy is deleted. Nothing is ever silently
+discarded: an unreadable table is kept under a new name, with an Event and a condition, and
+the policy starts afresh; a table that cannot be read *yet* (an API error) blocks learning
+and writing until it can, so it is never overwritten.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import hashlib
+import io
 import logging
+import zipfile
 from typing import Any
 
 from api.v1 import scalingpolicy_types as types
@@ -115,6 +118,7 @@ async def load(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRun
         except qtable.QTableError as exc:
             return await _quarantine(store, policy, rt, name, str(exc))
         rt.learner_ready = True
+        rt.persisted_digest = content_digest(data)  # stored already: not written back as is
         message = (
             f"restored from ConfigMap {store.namespace}/{name}: {rt.learner.updates} updates, "
             f"epsilon {rt.learner.epsilon:.3f}, phase {rt.learner.phase}{_fresh(rt)}"
@@ -279,7 +283,8 @@ async def persist(
     *,
     force: bool,
 ) -> bool:
-    """Write the Q-table when it changed and the persist window has passed (or `force`)."""
+    """Write the Q-table when it learned and the persist window has passed (or `force`), and
+    only when its content differs from what was last written."""
     if not rt.learner_ready or not rt.dirty:
         return False
     # Never more often than MIN_PERSIST_SECONDS, whatever the spec says: with a short
@@ -287,13 +292,18 @@ async def persist(
     interval = max(policy.spec.ai_config.persist_interval_seconds, MIN_PERSIST_SECONDS)
     if not force and now - rt.last_persist < interval:
         return False
+    data = rt.learner.to_bytes()
+    digest = content_digest(data)
+    if digest == rt.persisted_digest:  # learned nothing that changed the table: no write
+        rt.dirty = False
+        return False
     try:
         await qtables.save(
             store.api,
             store.namespace,
             store.name(policy),
             KEY,
-            rt.learner.to_bytes(),
+            data,
             owner=None,
             labels=store.labels(policy),
             annotations=store.annotations(policy),
@@ -303,7 +313,21 @@ async def persist(
         return False
     rt.dirty = False
     rt.last_persist = now
+    rt.persisted_digest = digest
     return True
+
+
+def content_digest(data: bytes) -> str:
+    """What a serialized table says, without when it was serialized: the names, sizes and
+    CRCs of its archive's members (an archive records the time it was written, so two
+    serializations of the same table differ in their bytes); a blob that is no archive is
+    hashed whole."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = sorted((i.filename, i.file_size, i.CRC) for i in archive.infolist())
+    except zipfile.BadZipFile:
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(repr(members).encode()).hexdigest()
 
 
 async def discard(store: Store, uid: str, key: str) -> None:

@@ -63,6 +63,7 @@ class PolicyRuntime:
     learner_ready: bool = False
     dirty: bool = False  # learned since the last write to the ConfigMap
     last_persist: float = 0.0
+    persisted_digest: str | None = None  # content of the last table written (or read)
     previous: observation.Observation | None = None  # the last observation
     metric_failing_since: float | None = None
     regret_total: float = 0.0

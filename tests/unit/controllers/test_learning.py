@@ -119,6 +119,12 @@ def _rt() -> runtime.PolicyRuntime:
     return runtime.PolicyRuntime.create("shop/web", POLICY.spec)
 
 
+def _learned(rt: runtime.PolicyRuntime) -> None:
+    """What a learning step does to the table, as far as persisting goes: it changed."""
+    rt.learner.updates += 1
+    rt.dirty = True
+
+
 def _active_table(decisions: int) -> bytes:
     trained = _rt()
     trained.learner.decisions = decisions
@@ -280,10 +286,10 @@ async def test_a_crafted_warm_start_table_is_refused_and_left_alone(cluster: Clu
 async def test_persist_writes_to_the_operator_namespace_by_uid(cluster: Cluster) -> None:
     rt = _rt()
     await learning.load(STORE, POLICY, rt)
-    rt.dirty = True
+    _learned(rt)
     assert await learning.persist(STORE, POLICY, rt, now=1000.0, force=False)
-    rt.dirty = True
-    assert not await learning.persist(STORE, POLICY, rt, now=1010.0, force=False)  # < 30 s
+    _learned(rt)
+    assert not await learning.persist(STORE, POLICY, rt, now=1010.0, force=False)  # too soon
     assert await learning.persist(STORE, POLICY, rt, now=1010.0, force=True)
     assert not await learning.persist(STORE, POLICY, rt, now=2000.0, force=True)  # not dirty
     assert cluster.writes == [(OPERATOR_NS, OWN)] * 2
@@ -300,9 +306,33 @@ async def test_a_short_persist_interval_is_bounded(cluster: Cluster) -> None:
     await learning.load(STORE, policy, rt)
     written = 0
     for step in range(12):  # an evaluation every 5 s for a minute, learning every time
-        rt.dirty = True
+        _learned(rt)
         written += await learning.persist(STORE, policy, rt, now=1000.0 + 5 * step, force=False)
     assert written == 6  # one PATCH per MIN_PERSIST_SECONDS, not one per evaluation
+
+
+async def test_an_unchanged_table_is_not_written_again(cluster: Cluster) -> None:
+    """Learning that left the table as it was (dirty, but the same content) writes nothing, at
+    the persist interval or at a graceful stop; a table just restored is not written back."""
+    rt = _rt()
+    await learning.load(STORE, POLICY, rt)
+    _learned(rt)
+    assert await learning.persist(STORE, POLICY, rt, now=1000.0, force=False)
+    rt.dirty = True  # learned, but nothing in the table changed
+    assert not await learning.persist(STORE, POLICY, rt, now=5000.0, force=False)
+    rt.dirty = True
+    assert not await learning.persist(STORE, POLICY, rt, now=5000.0, force=True)
+    assert not rt.dirty and rt.last_persist == 1000.0  # lastPersistTime stays the real one
+    assert cluster.writes == [(OPERATOR_NS, OWN)]
+
+    again = _rt()  # the next operator reads the table it wrote
+    loaded = await learning.load(STORE, POLICY, again)
+    assert loaded.condition is not None and loaded.condition.reason == "Restored"
+    again.dirty = True
+    assert not await learning.persist(STORE, POLICY, again, now=6000.0, force=True)
+    _learned(again)
+    assert await learning.persist(STORE, POLICY, again, now=6000.0, force=True)
+    assert cluster.writes == [(OPERATOR_NS, OWN)] * 2
 
 
 async def test_discard_deletes_every_table_of_the_policy_and_no_other(cluster: Cluster) -> None:
