@@ -127,6 +127,7 @@ class Reconciler:
         writes come back here as watch events too."""
         if self.closing:
             return
+        body = slim(body)
         meta = body["metadata"]
         uid = meta["uid"]
         memory = self._memory.get(uid)
@@ -426,6 +427,19 @@ class Reconciler:
             )
             self._memory[uid] = memory
         return memory
+
+
+def slim(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The body as it is kept until the next watch event: without metadata.managedFields,
+    which nothing here reads and which records every status field written (about half of a
+    policy's body, kept for every policy; docs/scaling.md, "Memory")."""
+    meta = body.get("metadata")
+    if not isinstance(meta, Mapping) or "managedFields" not in meta:
+        return body
+    return {
+        **body,
+        "metadata": {k: v for k, v in meta.items() if k != "managedFields"},
+    }
 
 
 def _interval(body: Mapping[str, Any]) -> float:

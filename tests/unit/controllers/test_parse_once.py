@@ -36,3 +36,19 @@ async def test_the_same_body_is_parsed_once_and_a_new_one_again(
     assert len(parsed) == 2
     remembered = w.rec._memory[harness.UID].parsed
     assert remembered is not None and remembered[0] is fresh
+
+
+async def test_the_kept_body_has_no_managed_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    """managedFields (about half of a policy's body) is dropped from what is kept between
+    watch events; the rest of the body, and the kopf body itself, are left as they were."""
+    w = harness.world(monkeypatch)
+    body = w.policy_body()
+    managed = [{"manager": "nimbusguard", "fieldsV1": {"f:status": {"f:phase": {}}}}]
+    body["metadata"]["managedFields"] = managed
+    w.rec.first_delay = lambda interval: 3600.0  # type: ignore[method-assign]
+    await w.rec.observe(body, lambda _: [])
+    kept = w.rec._memory[harness.UID].body
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["uid"] == harness.UID and kept["spec"] == body["spec"]
+    assert body["metadata"]["managedFields"] is managed  # the watch's own copy is untouched
+    await w.rec.stop(1.0)
