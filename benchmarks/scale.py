@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=120.0, help="measured seconds per N")
     parser.add_argument("--takeover", action="store_true", help="also kill the leader")
     parser.add_argument("--profile", action="store_true", help="run the operator under cProfile")
+    parser.add_argument(
+        "--memory",
+        choices=("plain", "trace"),
+        help="write the operator's memory report (benchmarks/scale_memory.py); trace: with "
+        "tracemalloc, slow (kept out of the table)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "scale.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "scaling.md")
     parser.add_argument("--no-doc", action="store_true", help="only print and write the JSON")
@@ -97,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             window=args.window,
             takeover=args.takeover,
             profile=profile if args.profile else None,
+            memory=profile.with_name("memory.json") if args.memory else None,
+            memory_trace=args.memory == "trace",
             extra_args=tuple(args.operator_arg),
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
@@ -108,12 +116,14 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(scale_profile.render(result["profile_ms_per_evaluation"])))
         results.append(result)
         print(json.dumps(result["steady"], indent=1), flush=True)
+        if "memory" in result:
+            print(json.dumps(result["memory"], indent=1), flush=True)
     print("\n".join(scale_report.table(results)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.scale " + shlex.join(sys.argv[1:] if argv is None else argv)
     saved = {"machine": machine, "command": command, "runs": results}
     args.out.write_text(json.dumps(saved, indent=2) + "\n")
-    if not args.no_doc and not args.profile:
+    if not args.no_doc and not args.profile and args.memory != "trace":
         scale_report.write_section(args.doc, scale_report.section(results, command, machine))
         scale_report.plot(results, ROOT / "docs" / "img" / "scale.png")
     return 0

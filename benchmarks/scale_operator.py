@@ -30,6 +30,8 @@ class Operator:
         log_file: Path,
         identity: str,
         profile: Path | None = None,
+        memory: Path | None = None,
+        memory_trace: bool = False,
         leader_elect: bool = False,
         extra_args: Sequence[str] = (),
     ) -> None:
@@ -39,6 +41,9 @@ class Operator:
         command = ["-m", "nimbusguard.cli"]
         if profile is not None:  # CPU-timed, see benchmarks/scale_profiled.py
             command = ["-m", "benchmarks.scale_profiled", str(profile)]
+        elif memory is not None:  # a memory report, see benchmarks/scale_memory.py
+            command = ["-m", "benchmarks.scale_memory", str(memory)]
+            command += ["--trace"] if memory_trace else []
         self.args = [
             sys.executable,
             *command,

@@ -37,6 +37,8 @@ class Options:
     quiet: float = 20.0  # seconds of background traffic measured before the operator starts
     takeover: bool = False
     profile: Path | None = None
+    memory: Path | None = None  # a memory report (benchmarks/scale_memory.py)
+    memory_trace: bool = False  # with tracemalloc (slow)
     extra_args: tuple[str, ...] = ()
     progress: Callable[[str], None] = print
 
@@ -176,6 +178,8 @@ def run(n: int, opts: Options) -> dict[str, Any]:
                 operator.stop()
     if opts.profile is not None:
         result["profile_file"] = str(opts.profile)
+    if opts.memory is not None and opts.memory.exists():
+        result["memory"] = json.loads(opts.memory.read_text())
     return result
 
 
@@ -196,6 +200,8 @@ def _measure(
         log_file=workdir / "operator-a.log",
         identity="scale-a",
         profile=opts.profile,
+        memory=opts.memory,
+        memory_trace=opts.memory_trace,
         leader_elect=opts.takeover,
         extra_args=opts.extra_args,
     )

@@ -1,0 +1,136 @@
+"""Where the operator's memory goes: `nimbusguard ...` with a memory report written every
+`--every` seconds (docs/scaling.md, "Memory").
+
+    python -m benchmarks.scale_memory OUT.json [--trace] [--every 20] run --kubeconfig=...
+
+The report (JSON, rewritten in place) holds the process's RSS and its anonymous part
+(/proc/self/smaps_rollup), glibc's own account of the heap (`mallinfo2`: bytes in use, bytes
+free but kept in the heap, i.e. fragmentation, and mmapped bytes), the threads, the count of
+live objects by type, and with `--trace` the Python allocations still alive grouped by the
+package that made them (tracemalloc, one frame: it slows the operator, so a traced run's lag
+and CPU are not comparable).
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import ctypes.util
+import gc
+import json
+import os
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from nimbusguard import cli
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [  # noqa: RUF012 (ctypes' own declaration)
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def mallinfo() -> dict[str, int]:
+    """glibc's heap account over all arenas (MB): in use, free in the heap, mmapped."""
+    libc = _libc()
+    if not hasattr(libc, "mallinfo2"):
+        return {}
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    mb = 2**20
+    return {
+        "heap_mb": info.arena // mb,
+        "in_use_mb": info.uordblks // mb,
+        "free_in_heap_mb": info.fordblks // mb,
+        "mmapped_mb": info.hblkhd // mb,
+    }
+
+
+def _proc(path: str, keys: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        name, _, rest = line.partition(":")
+        if name in keys:
+            out[name] = int(rest.split()[0]) // 1024  # kB → MB
+    return out
+
+
+def _package(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1].split("/", 1)[0]
+    for mine in ("/controllers/", "/nimbusguard/", "/api/", "/benchmarks/"):
+        if mine in filename:
+            return "project: " + mine.strip("/") + "/" + filename.rsplit(mine, 1)[1].split("/")[0]
+    if filename.startswith("<frozen"):
+        return "imports (code objects)"
+    return "stdlib: " + Path(filename).name
+
+
+def report(trace: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "time": time.time(),
+        "proc_mb": _proc("/proc/self/status", ("VmRSS", "VmHWM", "RssAnon", "RssFile")),
+        "malloc": mallinfo(),
+        "threads": threading.active_count(),
+        "arena_max": os.environ.get("MALLOC_ARENA_MAX"),
+    }
+    counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    out["objects"] = dict(counts.most_common(25))
+    if trace and tracemalloc.is_tracing():
+        by: collections.Counter[str] = collections.Counter()
+        for stat in tracemalloc.take_snapshot().statistics("filename"):
+            by[_package(stat.traceback[0].filename)] += stat.size
+        out["traced_mb"] = {k: round(v / 2**20, 2) for k, v in by.most_common(30)}
+        out["traced_total_mb"] = round(sum(by.values()) / 2**20, 1)
+    return out
+
+
+def _writer(out: Path, trace: bool, every: float, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        try:
+            out.write_text(json.dumps(report(trace), indent=2))
+        except Exception as exc:  # noqa: BLE001 (a report must never stop the operator)
+            out.with_suffix(".error").write_text(repr(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    out, trace, every = Path(args.pop(0)), False, 20.0
+    while args and args[0] in ("--trace", "--every"):
+        flag = args.pop(0)
+        if flag == "--trace":
+            trace = True
+        else:
+            every = float(args.pop(0))
+    if trace:
+        tracemalloc.start(1)
+    stop = threading.Event()
+    thread = threading.Thread(target=_writer, args=(out, trace, every, stop), daemon=True)
+    thread.start()
+    try:
+        code: int = cli.main(args)  # nimbusguard's own arguments
+    finally:
+        stop.set()
+        out.write_text(json.dumps(report(trace), indent=2))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
