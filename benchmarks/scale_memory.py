@@ -30,7 +30,7 @@ from nimbusguard import cli
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 (ctypes' own declaration)
+    _fields_ = [
         (name, ctypes.c_size_t)
         for name in (
             "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
@@ -106,7 +106,7 @@ def _writer(out: Path, trace: bool, every: float, stop: threading.Event) -> None
     while not stop.wait(every):
         try:
             out.write_text(json.dumps(report(trace), indent=2))
-        except Exception as exc:  # noqa: BLE001 (a report must never stop the operator)
+        except Exception as exc:  # a report must never stop the operator
             out.with_suffix(".error").write_text(repr(exc))
 
 

@@ -86,3 +86,9 @@ def test_the_operator_tracks_changes_only_when_a_handler_needs_them() -> None:
 
     storage = handlers.settings(registry).persistence.diffbase_storage
     assert isinstance(storage, diffbase.SpecDiffBaseStorage) and storage.tracked
+
+
+def test_listings_come_in_pages() -> None:
+    """A relist of a thousand policies is never decoded and held at once."""
+    registry = handlers.build_registry()
+    assert handlers.settings(registry).watching.chunk_size == handlers.LIST_PAGE

@@ -1,0 +1,94 @@
+"""The sweep's LIST of policy uids through the real client against a local HTTP server: in
+pages, metadata only, every page read, per namespace when restricted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from kubernetes.aio import client as k8s
+
+from nimbusguard.clients import errors, policies
+
+
+class ListServer:
+    def __init__(self) -> None:
+        self.pages: list[tuple[int, dict[str, Any]]] = []
+        self.requests: list[tuple[str, dict[str, str], str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, dict(request.query), request.headers["Accept"]))
+        status, body = self.pages.pop(0)
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+@pytest.fixture
+async def listed() -> AsyncIterator[tuple[ListServer, k8s.ApiClient]]:
+    server = ListServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    api = k8s.ApiClient(k8s.Configuration(host=f"http://127.0.0.1:{runner.addresses[0][1]}"))
+    try:
+        yield server, api
+    finally:
+        await api.close()  # type: ignore[no-untyped-call]
+        await runner.cleanup()
+
+
+def _page(uids: list[str], token: str = "") -> dict[str, Any]:
+    return {
+        "kind": "PartialObjectMetadataList",
+        "metadata": {"continue": token},
+        "items": [{"metadata": {"uid": u, "name": u}} for u in uids],
+    }
+
+
+async def test_every_page_is_read_and_only_metadata_is_asked_for(
+    listed: tuple[ListServer, k8s.ApiClient],
+) -> None:
+    server, api = listed
+    server.pages += [(200, _page(["a", "b"], "t1")), (200, _page(["c"]))]
+
+    assert await policies.list_uids(api) == {"a", "b", "c"}
+
+    paths = [path for path, _, _ in server.requests]
+    assert paths == ["/apis/nimbusguard.io/v1/scalingpolicies"] * 2
+    first, second = (query for _, query, _ in server.requests)
+    assert first == {"limit": str(policies.LIST_PAGE)}
+    assert second == {"limit": str(policies.LIST_PAGE), "continue": "t1"}
+    assert all("as=PartialObjectMetadataList" in accept for _, _, accept in server.requests)
+
+
+async def test_restricted_namespaces_are_listed_one_by_one(
+    listed: tuple[ListServer, k8s.ApiClient],
+) -> None:
+    server, api = listed
+    server.pages += [(200, _page(["a"])), (200, _page(["b"]))]
+
+    assert await policies.list_uids(api, ("shop", "blog")) == {"a", "b"}
+
+    assert [path for path, _, _ in server.requests] == [
+        "/apis/nimbusguard.io/v1/namespaces/shop/scalingpolicies",
+        "/apis/nimbusguard.io/v1/namespaces/blog/scalingpolicies",
+    ]
+
+
+async def test_a_failed_page_fails_the_whole_list(
+    listed: tuple[ListServer, k8s.ApiClient],
+) -> None:
+    """A partial list must never be taken for the truth: the sweep would forget the rest."""
+    server, api = listed
+    server.pages += [
+        (200, _page(["a"], "t1")),
+        (410, {"kind": "Status", "code": 410, "message": "continue token expired"}),
+    ]
+
+    with pytest.raises(errors.ApiError):
+        await policies.list_uids(api)
