@@ -3,12 +3,12 @@
 
     python -m benchmarks.scale_memory OUT.json [--trace] [--every 20] run --kubeconfig=...
 
-The report (JSON, rewritten in place) holds the process's RSS and its anonymous part
-(/proc/self/smaps_rollup), glibc's own account of the heap (`mallinfo2`: bytes in use, bytes
-free but kept in the heap, i.e. fragmentation, and mmapped bytes), the threads, the count of
-live objects by type, and with `--trace` the Python allocations still alive grouped by the
-package that made them (tracemalloc, one frame: it slows the operator, so a traced run's lag
-and CPU are not comparable).
+The report (JSON, rewritten in place) holds the process's RSS, its peak and its anonymous
+part (/proc/self/status), glibc's own account of the heap (`mallinfo2`: bytes in use, bytes
+free but kept in the heap, i.e. fragmentation, and mmapped bytes; Python's small objects live
+in its own arenas, outside it) and the threads; with `--trace` also the live objects by type
+and the Python allocations still alive grouped by the package that made them (tracemalloc,
+one frame: it slows the operator, so a traced run's lag and CPU are not comparable).
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def mallinfo() -> dict[str, int]:
     }
 
 
+def trim() -> None:
+    """Give the heap's free pages back to the system (glibc's malloc_trim(0))."""
+    _libc().malloc_trim(0)
+
+
 def _proc(path: str, keys: tuple[str, ...]) -> dict[str, int]:
     out: dict[str, int] = {}
     try:
@@ -91,9 +96,9 @@ def report(trace: bool) -> dict[str, Any]:
         "threads": threading.active_count(),
         "arena_max": os.environ.get("MALLOC_ARENA_MAX"),
     }
-    counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
-    out["objects"] = dict(counts.most_common(25))
-    if trace and tracemalloc.is_tracing():
+    if trace and tracemalloc.is_tracing():  # both walk every object: only in a traced run
+        counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+        out["objects"] = dict(counts.most_common(25))
         by: collections.Counter[str] = collections.Counter()
         for stat in tracemalloc.take_snapshot().statistics("filename"):
             by[_package(stat.traceback[0].filename)] += stat.size
