@@ -104,6 +104,9 @@ class AuditEvent:
     completed: datetime.datetime
     user_agent: str = ""
     request: dict[str, Any] | None = field(default=None, compare=False)
+    # The Pod a ServiceAccount token was bound to (the kubelet's projected tokens carry it):
+    # tells apart the replicas of one Deployment, which share their user name.
+    pod: str = ""
 
     @property
     def write(self) -> bool:
@@ -126,8 +129,10 @@ class AuditEvent:
         completed = _time(raw.get("stageTimestamp"))
         if not ref or received is None or completed is None:
             return None
+        user = raw.get("user") or {}
+        pods = (user.get("extra") or {}).get("authentication.kubernetes.io/pod-name") or [""]
         return cls(
-            user=str((raw.get("user") or {}).get("username", "")),
+            user=str(user.get("username", "")),
             verb=str(raw.get("verb", "")),
             api_group=str(ref.get("apiGroup", "")),
             resource=str(ref.get("resource", "")),
@@ -139,6 +144,7 @@ class AuditEvent:
             completed=completed,
             user_agent=str(raw.get("userAgent", "")),
             request=raw.get("requestObject"),
+            pod=str(pods[0]),
         )
 
 

@@ -34,6 +34,7 @@ import yaml
 from hack import incluster, workloads
 from hack.gen import kustomize
 from hack.localcluster import LocalClusterError, realnode, realnode_config
+from hack.localcluster.audit import AuditEvent, AuditLog
 from hack.localcluster.prometheus import LocalPrometheus
 from tests.e2e import operator_image, support
 from tests.e2e.controller import helpers as h
@@ -519,6 +520,33 @@ def test_prod_runs_two_replicas_and_exactly_one_holds_the_lease(
     assert "became the leader" not in logs, "the standby says it leads too"
 
 
+def _audit(e2e_clusters: support.E2EClusters) -> AuditLog:
+    assert e2e_clusters.local is not None  # the real node exists on the local backend only
+    return AuditLog(e2e_clusters.local.audit_log(e2e_clusters.hub_context))
+
+
+# What only the acting operator writes: the scale subresource and the policy's status.
+_ACTS = ("deployments/scale", "scalingpolicies/status")
+
+
+def _second_actors(events: list[AuditEvent], namespace: str, holder: str) -> list[str]:
+    """Each operator write in `namespace` made by a Pod that was not the Lease holder the
+    last Lease write before it named (from the hub's audit log, in request order; `holder`
+    held it when the log was marked)."""
+    wrong = []
+    for event in sorted(events, key=lambda e: e.received):
+        lease = (event.resource, event.namespace, event.name) == ("leases", SYSTEM, LEASE)
+        if lease and event.succeeded:
+            holder = str(((event.request or {}).get("spec") or {}).get("holderIdentity") or "")
+            continue
+        acted = event.namespace == namespace and event.kind in _ACTS and event.succeeded
+        if acted and not (event.pod and holder.startswith(f"{event.pod}-")):
+            by = event.pod or event.user
+            wrong.append(f"{event.received:%H:%M:%S.%f} {event.verb} {event.kind} by {by} "
+                         f"while the Lease named {holder!r}")  # fmt: skip
+    return wrong
+
+
 def _decided_at(hub_api: Any, namespace: str, name: str) -> str:
     status = h.status(hub_api, namespace, name)
     return str((status.get("lastDecision") or {}).get("time"))
@@ -531,6 +559,9 @@ def test_prod_hands_leadership_over_on_restart_and_on_deleting_the_leader(
     prod_installed: None,
 ) -> None:
     _wait_ready_pods(e2e_clusters, hub_api, 2)
+    audit = _audit(e2e_clusters)
+    mark = audit.mark()
+    holder_at_mark = _lease_holder(hub_api) or ""
     support.apps_v1(hub_api).create_namespaced_deployment(hub_namespace, _cpu_deployment("web"))
     body = h.policy_body("web", "web", interval=INTERVAL, cooldown=5, max_replicas=10)
     body["spec"]["metrics"] = {"cpu": {"targetUtilization": 60}}
@@ -582,6 +613,16 @@ def test_prod_hands_leadership_over_on_restart_and_on_deleting_the_leader(
     assert seen != "None", h.status(hub_api, hub_namespace, "web")
     _wait(e2e_clusters, hub_api, lambda: _decided_at(hub_api, hub_namespace, "web") != seen,
           timeout=4 * INTERVAL + 30, what="a decision by the new leader")  # fmt: skip
+
+    # No second actor, from the hub's own record: every scale and status write was made by the
+    # Pod the Lease named at that moment (the kubelet's tokens name their Pod), and the writes
+    # came from more than one Pod in turn (the hand-overs are in the record, not only the Lease).
+    events = audit.requests(since=mark)
+    assert _second_actors(events, hub_namespace, holder_at_mark) == []
+    writers = [e.pod for e in sorted(events, key=lambda e: e.received)
+               if e.namespace == hub_namespace and e.kind in _ACTS and e.succeeded]  # fmt: skip
+    turns = [pod for index, pod in enumerate(writers) if index == 0 or writers[index - 1] != pod]
+    assert len(turns) >= 2 and len(turns) == len(set(turns)), turns
 
 
 def test_prod_pod_disruption_budget_refuses_the_second_eviction(

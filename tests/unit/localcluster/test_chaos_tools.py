@@ -68,6 +68,15 @@ def test_audit_reader_filters_writes_and_reads_from_a_mark(tmp_path: Path) -> No
     assert (read.user, read.verb) == ("op-a", "get")
 
 
+def test_audit_event_names_the_pod_a_service_account_token_was_bound_to(tmp_path: Path) -> None:
+    log = audit.AuditLog(tmp_path / "audit.log")
+    account = "system:serviceaccount:nimbusguard-system:nimbusguard-controller-manager"
+    bound = {"username": account,
+             "extra": {"authentication.kubernetes.io/pod-name": ["manager-7d9-x2"]}}  # fmt: skip
+    log.path.write_text(_line(user=bound) + _line())
+    assert [(e.user, e.pod) for e in log.writes()] == [(account, "manager-7d9-x2"), ("op-a", "")]
+
+
 def test_audit_policy_logs_writes_only_and_bodies_for_our_group(tmp_path: Path) -> None:
     audit.write_policy(tmp_path / "p.yaml")
     rules = yaml.safe_load((tmp_path / "p.yaml").read_text())["rules"]
