@@ -338,20 +338,24 @@ def run(args: argparse.Namespace) -> int:
                     if in_pod
                     else operator.host_process(kubeconfig, workdir, prom.url, NAMESPACE)
                 )
-                with running:
-                    say(9, "creating the ScalingPolicy in the hub, targeting the member cluster")
-                    _wait_for_crd(hub)
-                    _wait_for_ready_replicas(ready, initial)
-                    replay.start()
-                    custom: Any = kubernetes.client.CustomObjectsApi(hub)
-                    custom.create_namespaced_custom_object(
-                        "nimbusguard.io", "v1", NAMESPACE, "scalingpolicies", scaling_policy()
-                    )
-                    print(yaml.safe_dump(scaling_policy()["spec"], sort_keys=False))
-                    tally = view.Tally(SLO_RATIO)
-                    try:
+                # The summary is read once the operator has stopped (fenced, its tables
+                # written), so the policy's status and its Events are final and agree.
+                tally: view.Tally | None = None
+                try:
+                    with running:
+                        say(9, "creating the ScalingPolicy in the hub, for the member cluster")
+                        _wait_for_crd(hub)
+                        _wait_for_ready_replicas(ready, initial)
+                        replay.start()
+                        custom: Any = kubernetes.client.CustomObjectsApi(hub)
+                        custom.create_namespaced_custom_object(
+                            "nimbusguard.io", "v1", NAMESPACE, "scalingpolicies", scaling_policy()
+                        )
+                        print(yaml.safe_dump(scaling_policy()["spec"], sort_keys=False))
+                        tally = view.Tally(SLO_RATIO)
                         _watch(hub, ready, replay, args.duration, tally, warm, promotion)
-                    finally:
+                finally:
+                    if tally is not None:
                         _summary(hub, tally, args.record)
     except (LocalClusterError, incluster.InClusterError) as exc:
         print(f"demo: {exc}", file=sys.stderr)

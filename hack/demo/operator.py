@@ -16,10 +16,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import yaml
 
 from hack import incluster
@@ -123,8 +125,25 @@ def in_pod(
         try:
             yield
         finally:
+            _stop(kubectl, hub_api)
             follow.terminate()
             try:
                 follow.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 follow.kill()
+
+
+def _stop(kubectl: incluster.Kubectl, hub_api: Any, timeout: float = 60) -> None:
+    """Scale the operator to zero and wait until its Pod is gone: it stops as on any rollout.
+    A failure is said, not raised: the demo is ending and removes the clusters anyway."""
+    core: Any = kubernetes.client.CoreV1Api(hub_api)
+    try:
+        kubectl("hub", "scale", "-n", incluster.SYSTEM, "--replicas=0",
+                "deployment/nimbusguard-controller-manager")  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while core.list_namespaced_pod(incluster.SYSTEM, label_selector=incluster.SELECTOR).items:
+            if time.monotonic() > deadline:
+                raise incluster.InClusterError(f"the operator Pod did not stop in {timeout:.0f} s")
+            time.sleep(0.5)
+    except (incluster.InClusterError, kubernetes.client.ApiException) as exc:
+        print(f"demo: stopping the operator: {exc}", file=sys.stderr, flush=True)
