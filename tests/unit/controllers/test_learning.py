@@ -16,8 +16,9 @@ import pytest
 
 from api.v1 import scalingpolicy_types as types
 from controllers import learning
-from nimbusguard.clients import errors, kube, sources, workloads
+from nimbusguard.clients import errors, kube, workloads
 from nimbusguard.workflow import graph, runtime, state as wst
+from tests.unit.slow_target import SlowTarget
 
 OPERATOR_NS = "nimbusguard-system"
 POLICY = types.ScalingPolicy.model_validate(
@@ -445,38 +446,13 @@ async def test_a_warm_start_of_an_incompatible_version_starts_afresh_and_says_wh
     assert cluster.blob("shop", "pretrained") == old and cluster.writes == []
 
 
-class _Target:
-    """A Deployment whose added replicas are ready two evaluations later, with a wavy load."""
-
-    def __init__(self) -> None:
-        self.replicas = self.ready = 6
-        self.utilization = 1.0
-        self._ready_at: list[tuple[int, int]] = []
-
-    def advance(self, i: int) -> None:
-        demand = 6.0 + 2.5 * math.sin(i / 20.0) + (0.7 if i % 5 == 0 else 0.0)
-        while self._ready_at and self._ready_at[0][0] <= i:
-            self._ready_at.pop(0)
-        self.ready = min([self.replicas, *(r for _, r in self._ready_at)])
-        self.utilization = demand / max(self.ready, 1)
-
-    def set(self, i: int, replicas: int) -> None:
-        if replicas > self.replicas:
-            self._ready_at.append((i + 2, self.ready))
-        self.replicas = replicas
-        self.ready = min(self.ready, replicas)
-
-    async def read(self, api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
-        return workloads.TargetState(self.replicas, self.ready, self.replicas, "app=web", True)
-
-    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
-        return replicas
-
-    async def metric(self, target: workloads.TargetState) -> sources.Reading:
-        return sources.Reading("fake", self.utilization, self.utilization, "fake")
+def _wavy_load(i: int) -> float:
+    return 6.0 + 2.5 * math.sin(i / 20.0) + (0.7 if i % 5 == 0 else 0.0)
 
 
-async def _evaluate(rt: runtime.PolicyRuntime, target: _Target, i: int, last: list[float]) -> None:
+async def _evaluate(
+    rt: runtime.PolicyRuntime, target: SlowTarget, i: int, last: list[float]
+) -> None:
     source: Any = type("Source", (), {"name": "fake", "read": staticmethod(target.metric)})()
 
     async def intent(_: wst.Intent) -> bool:
@@ -491,7 +467,7 @@ async def _evaluate(rt: runtime.PolicyRuntime, target: _Target, i: int, last: li
         record_intent=intent,
     )
     now = 1_800_000_000.0 + 30.0 * i
-    target.advance(i)
+    target.advance(i, _wavy_load(i))
     inp = wst.EvaluationInput(
         "shop/web", POLICY.spec, now, f"e{i}", True, last[-1] if last else None
     )
@@ -512,7 +488,7 @@ async def test_an_operator_restart_does_not_judge_the_learner_afresh(
     table (no record) it would start counting again, and QTableLoaded says so."""
     runs = {}
     for restart in (False, True):
-        target = _Target()
+        target = SlowTarget(6)
         monkeypatch.setattr(workloads, "read", target.read)
         monkeypatch.setattr(workloads, "scale", target.scale)
         rt = _rt()

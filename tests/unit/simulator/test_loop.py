@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 
 from api.v1 import scalingpolicy_types as types
-from nimbusguard.clients import sources, workloads
+from nimbusguard.clients import workloads
 from nimbusguard.scaling import hpa, learner as learner_mod
 from nimbusguard.scaling.observation import Observation
 from nimbusguard.simulator import loop, model
 from nimbusguard.workflow import graph, runtime, state as st
+from tests.unit.slow_target import SlowTarget
 
 SPEC = types.ScalingPolicySpec.model_validate(
     {
@@ -42,36 +43,6 @@ START = 1_800_000_000.0
 COMPILED = graph.build()
 
 
-class Cluster:
-    """A target whose added replicas are ready two evaluations later."""
-
-    def __init__(self) -> None:
-        self.replicas = self.ready = 4
-        self.utilization = 1.0
-        self._ready_at: list[tuple[int, int]] = []  # (evaluation, replicas)
-
-    def advance(self, evaluation: int, demand: float) -> None:
-        while self._ready_at and self._ready_at[0][0] <= evaluation:
-            self._ready_at.pop(0)
-        self.ready = min([self.replicas, *(r for _, r in self._ready_at)])
-        self.utilization = demand / max(self.ready, 1)
-
-    def set(self, evaluation: int, replicas: int) -> None:
-        if replicas > self.replicas:
-            self._ready_at.append((evaluation + 2, self.ready))
-        self.replicas = replicas
-        self.ready = min(self.ready, replicas)
-
-    async def read(self, api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
-        return workloads.TargetState(self.replicas, self.ready, self.replicas, "app=web", True)
-
-    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
-        return replicas
-
-    async def metric(self, target: workloads.TargetState) -> sources.Reading:
-        return sources.Reading("fake", self.utilization, self.utilization, "fake")
-
-
 def _demand(n: int) -> list[float]:
     rng = np.random.default_rng(3)
     t = np.arange(n)
@@ -80,7 +51,7 @@ def _demand(n: int) -> list[float]:
 
 
 async def test_workflow_and_simulator_decide_alike(monkeypatch: pytest.MonkeyPatch) -> None:
-    cluster = Cluster()
+    cluster = SlowTarget(4)
     monkeypatch.setattr(workloads, "read", cluster.read)
     monkeypatch.setattr(workloads, "scale", cluster.scale)
     key = "ns/web"
