@@ -26,9 +26,9 @@ import kopf
 
 from api.v1 import groupversion_info as gv
 from controllers import claims as claims_, diffbase, reconciler as reconciler_
+from nimbusguard.clients import policies
 
 RESOURCE = (gv.GROUP, gv.VERSION, gv.PLURAL)
-LIST_PAGE = 250  # policies per page of a LIST
 
 
 def _claims(kwargs: dict[str, Any]) -> claims_.Claims:
@@ -85,7 +85,7 @@ def settings(registry: kopf.OperatorRegistry) -> kopf.OperatorSettings:
     # The initial listing (and every relist) in pages: kopf hands each page's objects out
     # before it reads the next, so a thousand full bodies (about 16 MB of JSON) are never
     # decoded and held at once (docs/scaling.md, "Memory").
-    s.watching.chunk_size = LIST_PAGE
+    s.watching.chunk_size = policies.LIST_PAGE
     s.networking.request_timeout = 30
     s.networking.connect_timeout = 10
     return s

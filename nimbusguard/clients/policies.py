@@ -7,7 +7,7 @@ from typing import Any
 from kubernetes.aio import client as k8s
 
 from api.v1 import groupversion_info as gv
-from nimbusguard.clients import kube
+from nimbusguard.clients import errors, kube
 
 FIELD_MANAGER = "nimbusguard"
 LIST_TIMEOUT = 30.0
@@ -60,11 +60,26 @@ async def list_uids(api: k8s.ApiClient, namespaces: tuple[str, ...] = ()) -> set
                     gv.PLURAL,
                     **page_args,
                 )
-            uids.update(str(item["metadata"]["uid"]) for item in page.get("items") or [])
+            uids |= _page_uids(page)
             token = (page.get("metadata") or {}).get("continue") or None
             if token is None:
                 break
     return uids
+
+
+def _page_uids(page: dict[str, Any]) -> set[str]:
+    """A page's uids; an item without one fails the whole LIST (InvalidResponse), since a
+    set missing a live policy would make the sweep stop that policy's evaluations."""
+    items = page.get("items") or []
+    found = [
+        item.get("metadata", {}).get("uid") if isinstance(item, dict) else None
+        for item in (items if isinstance(items, list) else [None])
+    ]
+    if not all(isinstance(uid, str) and uid for uid in found):
+        raise errors.ClientError(
+            "a LIST of ScalingPolicies answered an item without a uid", reason="InvalidResponse"
+        )
+    return set(found)  # type: ignore[arg-type]  # all str, checked above
 
 
 async def patch_status(

@@ -92,3 +92,23 @@ async def test_a_failed_page_fails_the_whole_list(
 
     with pytest.raises(errors.ApiError):
         await policies.list_uids(api)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [{"metadata": {"uid": "b"}}, {"metadata": {"name": "no-uid"}}],
+        [{"metadata": {"uid": "b"}}, "not an object"],
+        "not a list",
+    ],
+)
+async def test_an_item_without_a_uid_fails_the_whole_list(
+    listed: tuple[ListServer, k8s.ApiClient], items: Any
+) -> None:
+    """Taken as it is, the set would lack a live policy and the sweep would stop it."""
+    server, api = listed
+    server.pages.append((200, {"kind": "PartialObjectMetadataList", "items": items}))
+
+    with pytest.raises(errors.ClientError) as raised:
+        await policies.list_uids(api)
+    assert raised.value.reason == "InvalidResponse"

@@ -9,6 +9,7 @@ import kopf
 
 from api.v1 import groupversion_info as gv
 from controllers import diffbase, handlers
+from nimbusguard.clients import policies
 
 BODY: dict[str, Any] = {
     "apiVersion": "nimbusguard.io/v1",
@@ -91,4 +92,5 @@ def test_the_operator_tracks_changes_only_when_a_handler_needs_them() -> None:
 def test_listings_come_in_pages() -> None:
     """A relist of a thousand policies is never decoded and held at once."""
     registry = handlers.build_registry()
-    assert handlers.settings(registry).watching.chunk_size == handlers.LIST_PAGE
+    # The same page size as the sweep's LIST of uids.
+    assert handlers.settings(registry).watching.chunk_size == policies.LIST_PAGE
