@@ -26,6 +26,7 @@ import pydantic
 from api.v1 import groupversion_info as gv, scalingpolicy_types as types
 from controllers import (
     claims as claims_,
+    compact,
     conditions as cond,
     health,
     intents,
@@ -427,7 +428,7 @@ class Evaluator:
         the last write less than STATUS_REFRESH_SECONDS ago (then it is only remembered)."""
         previous_write = memory.written or policy.status
         now = self.clock()
-        memory.status = new
+        memory.status = compact.shared(new)  # kept until the next evaluation
         essence = _essence(new)
         if (
             memory.written is not None

@@ -28,6 +28,7 @@ from api.v1 import scalingpolicy_types as types
 from controllers import (
     cadence as cadence_,
     claims as claims_,
+    compact,
     evaluation,
     health,
     learning,
@@ -184,6 +185,7 @@ class Reconciler:
                     )
                 except Exception:  # whatever happens to it, the policy is evaluated
                     logger.exception("could not write the initial status of %s", memory.runtime.key)
+            initial = None  # this frame lives as long as the policy: keep no model of it
         await asyncio.sleep(self.first_delay(_interval(memory.body)))
         while (memory := self._memory.get(uid)) is not None and not self.closing:
             memory.wake.clear()
@@ -395,7 +397,7 @@ class Reconciler:
                     await self.evaluator.reject(body, exc)
                 return MAX_BACKOFF
             if memory is not None:
-                memory.parsed = (body, policy)
+                memory.parsed = (body, compact.shared(policy))
         if memory is None:  # forgotten meanwhile
             return MAX_BACKOFF
         if not self.owns(uid):  # another shard's policy: nothing at all
