@@ -23,6 +23,7 @@ import math
 import sys
 import tracemalloc
 import types as pytypes
+from collections.abc import Callable
 from typing import Any
 
 from api.v1 import scalingpolicy_types as types
@@ -127,6 +128,23 @@ class _Permits:
         return pytypes.SimpleNamespace(refusal=None, endpoint=None)
 
 
+def offline_reconciler(
+    clock: Callable[[], float], identity: str = "offline", **kwargs: Any
+) -> reconciler.Reconciler:
+    """A Reconciler with the real workflow whose clients and permits stand for clusters that
+    every call is faked for (the API modules' functions replaced; also the unit tests')."""
+    return reconciler.Reconciler(
+        clients=_Clients(),  # type: ignore[arg-type]
+        permits=_Permits(),  # type: ignore[arg-type]
+        metrics=observability.Metrics(),
+        readiness=health.Readiness(),
+        graph=graph.build(),
+        identity=identity,
+        clock=clock,
+        **kwargs,
+    )
+
+
 def _fake(fleet: Fleet) -> None:
     """The API calls an evaluation makes, answered by `fleet` (module attributes, as the
     reconciler calls them)."""
@@ -147,23 +165,15 @@ def _by_package(snapshot: tracemalloc.Snapshot) -> collections.Counter[str]:
 async def run(n: int, rounds: int, trace: bool) -> dict[str, Any]:
     fleet = Fleet(n)
     _fake(fleet)
-    rec = reconciler.Reconciler(
-        clients=_Clients(),  # type: ignore[arg-type]
-        permits=_Permits(),  # type: ignore[arg-type]
-        metrics=observability.Metrics(),
-        readiness=health.Readiness(),
-        graph=graph.build(),
-        identity="churn",
-        clock=fleet.clock,
-    )
+    rec = offline_reconciler(fleet.clock, "churn")
     rec.evaluator.sources = fleet.sources  # type: ignore[method-assign]
-    out: dict[str, Any] = {"imports_mb": _rss()}
+    out: dict[str, Any] = {"imports_mb": scale_memory.rss_mb()}
     for name in fleet.objects:  # adopt, as observe() does, without the loop tasks
         body = reconciler.slim(fleet.watched(name))
         memory = rec._remember(body["metadata"]["uid"], types.ScalingPolicy.model_validate(body))
         memory.body = body
     gc.collect()
-    out["adopted_mb"] = _rss()
+    out["adopted_mb"] = scale_memory.rss_mb()
     if trace:
         tracemalloc.start(1)
         before = _by_package(tracemalloc.take_snapshot())
@@ -178,7 +188,7 @@ async def run(n: int, rounds: int, trace: bool) -> dict[str, Any]:
     out["decided"] = sum(
         1 for name in fleet.objects if fleet.watched(name)["status"].get("lastDecision")
     )
-    out["evaluated_mb"] = _rss()
+    out["evaluated_mb"] = scale_memory.rss_mb()
     out["glibc"] = scale_memory.mallinfo()
     if trace:
         grown = _by_package(tracemalloc.take_snapshot())
@@ -188,11 +198,6 @@ async def run(n: int, rounds: int, trace: bool) -> dict[str, Any]:
         }
         tracemalloc.stop()
     return out
-
-
-def _rss() -> int:
-    rss: int = scale_memory.report(trace=False)["proc_mb"].get("VmRSS", 0)
-    return rss
 
 
 def main(argv: list[str] | None = None) -> int:

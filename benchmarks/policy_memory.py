@@ -134,11 +134,6 @@ async def hold(n: int, *, threads: bool, full: bool) -> list[evaluation.PolicyMe
     return kept
 
 
-def _rss() -> int:
-    rss: int = scale_memory.report(trace=False)["proc_mb"].get("VmRSS", 0)
-    return rss
-
-
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     threads, full = "--threads" in args, "--full" in args
@@ -146,12 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     n = int(numbers[0]) if numbers else 1000
     full_size = len(json.dumps(body(0)))
     slim_size = len(json.dumps(reconciler.slim(body(0))))
-    imported = _rss()
+    imported = scale_memory.rss_mb()
     kept = asyncio.run(hold(n, threads=threads, full=full))
     gc.collect()
-    held = _rss()
+    held = scale_memory.rss_mb()
     scale_memory.trim()
-    trimmed = _rss()
+    trimmed = scale_memory.rss_mb()
     print(
         f"{n} policies (threads: {threads}, bodies kept in full: {full}, "
         f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX')})"

@@ -121,7 +121,7 @@ async def measure(n: int, *, share: bool = True) -> tuple[dict[str, float], int,
     for w in wakes:
         w.set()
     await asyncio.gather(*tasks)
-    rss = scale_memory.report(trace=False)["proc_mb"].get("VmRSS", 0)
+    rss = scale_memory.rss_mb()
     tracemalloc.stop()
     return steps, rss, len(held)
 

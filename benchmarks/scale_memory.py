@@ -107,6 +107,11 @@ def report(trace: bool) -> dict[str, Any]:
     return out
 
 
+def rss_mb() -> int:
+    """This process's resident set now (MB)."""
+    return _proc("/proc/self/status", ("VmRSS",)).get("VmRSS", 0)
+
+
 def _writer(out: Path, trace: bool, every: float, stop: threading.Event) -> None:
     while not stop.wait(every):
         try:

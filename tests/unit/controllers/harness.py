@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import types as pytypes
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from api.v1 import scalingpolicy_types as types
-from controllers import health, learning, observability, reconciler
+from benchmarks import policy_churn
+from controllers import learning, reconciler
 from nimbusguard.clients import errors, events, policies, sources, workloads
-from nimbusguard.workflow import graph
 
 UID = "uid-0001-aaaa"
 
@@ -176,13 +175,6 @@ class World:
         memory.body = self.policy_body()
 
 
-class Permits:
-    operator_namespace = "nimbusguard-system"
-
-    async def check(self, policy: types.ScalingPolicy) -> Any:
-        return pytypes.SimpleNamespace(refusal=None, endpoint=None)
-
-
 def world(
     monkeypatch: pytest.MonkeyPatch,
     *,
@@ -222,21 +214,6 @@ def world(
     monkeypatch.setattr(learning, "persist", persist)
     monkeypatch.setattr(learning, "discard", persist)
 
-    class Clients:
-        hub = "hub"
-
-        async def get(self, cluster: str | None) -> Any:
-            return "api"
-
-    rec = reconciler.Reconciler(
-        clients=Clients(),  # type: ignore[arg-type]
-        permits=Permits(),  # type: ignore[arg-type]
-        metrics=observability.Metrics(),
-        readiness=health.Readiness(),
-        graph=graph.build(),
-        identity="test",
-        clock=clock,
-        **(rec_kwargs or {}),
-    )
+    rec = policy_churn.offline_reconciler(clock, "test", **(rec_kwargs or {}))
     monkeypatch.setattr(rec.evaluator, "sources", lambda *_, **__: [metric])
     return World(hub, target, metric, clock, posted, rec)
