@@ -89,9 +89,15 @@ def test_the_price_rises_while_violating_and_falls_while_not() -> None:
     calm = learner.QLearner(cfg, np.random.default_rng(0))
     _drive(calm, [5.0] * 200, replicas=10)  # never close: the price decays
     assert calm.slo_price < cfg.reward.slo
-    # α is 0.7 % of steps: each violation raises log λ by gain × (1 − α), each calm step
+    # α is 0.8 % of steps: each violation raises log λ by gain × (1 − α), each calm step
     # lowers it by gain × α.
-    assert cfg.violation_aim == pytest.approx(0.007)
+    assert cfg.violation_aim == pytest.approx(0.008)
+    # Where evaluations miss samples (the API's 30 s against 15 s samples: half of them), the
+    # aim keeps a wider margin: 0.7 %.
+    api = learner.LearnerConfig(interval_seconds=30.0, slo_sample_seconds=15.0)
+    assert api.unseen == pytest.approx(0.5) and api.violation_aim == pytest.approx(0.007)
+    with pytest.raises(ValueError, match="unseen_margin"):
+        learner.LearnerConfig(budget_share=0.5, unseen_margin=0.5)
 
 
 def test_one_file_carries_forecaster_error_model_price_and_table() -> None:

@@ -161,6 +161,41 @@ def test_promotion_needs_violations_no_worse_than_the_baseline_or_the_aim() -> N
     assert "went over the SLO budget 1.00%" in transition.message
 
 
+def test_a_violation_burst_demotes_only_a_learner_over_the_budget_in_the_long_run() -> None:
+    config = promotion.PromotionConfig(windows=1, window_decisions=10)
+
+    def active_after(calm: int) -> promotion.PromotionTracker:
+        tracker = promotion.PromotionTracker(config, violation_aim=0.008, violation_limit=0.01)
+        for _ in range(calm):
+            tracker.record(-1.0, -2.0, 0.0, 0.0)
+        tracker.phase = promotion.ACTIVE
+        return tracker
+
+    # A step in the load: 30 decisions in violation lift the rolling rate (2,000 decisions)
+    # over the 1 % budget and the baseline's by more than the margin, but after 4,000 calm
+    # decisions the long-run rate is 0.74 %: still Active.
+    steady = active_after(4000)
+    assert [steady.record(-1.0, -2.0, 1.0, 0.0) for _ in range(30)] == [None] * 30
+    assert steady.learner_violations > 0.011 and steady.learner_longrun < 0.01
+    assert steady.phase == promotion.ACTIVE
+    # The same burst for a learner with little history is over the budget in the long run
+    # too: demoted, and the message gives both rates.
+    young = active_after(100)
+    events = [young.record(-1.0, -2.0, 1.0, 0.0) for _ in range(30)]
+    last = next(e for e in events if e is not None)
+    assert last.phase == promotion.LEARNING and young.learner_longrun > 0.01
+    assert "in the long run" in last.message
+    # The long-run rate is kept with the record; a record without it starts from the rolling
+    # rate.
+    saved = steady.state()
+    restored = promotion.PromotionTracker(config, violation_aim=0.008, violation_limit=0.01)
+    restored.restore(saved)
+    assert restored.learner_longrun == pytest.approx(steady.learner_longrun)
+    del saved["learner_longrun"]
+    restored.restore(saved)
+    assert restored.learner_longrun == pytest.approx(steady.learner_violations)
+
+
 def test_a_learner_within_budget_takes_over_from_a_baseline_that_breaks_it() -> None:
     config = promotion.PromotionConfig(windows=1, window_decisions=10)
     tracker = promotion.PromotionTracker(
