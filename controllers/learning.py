@@ -112,12 +112,13 @@ async def load(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRun
             return await _quarantine(store, policy, rt, name, str(exc))
         logger.warning("Q-table of %s not read yet: %s", rt.key, exc)
         return Loaded(None)
+    rt.table_stored = data is not None
     if data is not None:
         try:
             rt.learner = await _restore(rt, policy.spec, data, warm_start=False)
         except qtable.QTableError as exc:
             return await _quarantine(store, policy, rt, name, str(exc))
-        rt.learner_ready = True
+        rt.learner_ready, rt.table_stored = True, True
         rt.persisted_digest = content_digest(data)  # stored already: not written back as is
         message = (
             f"restored from ConfigMap {store.namespace}/{name}: {rt.learner.updates} updates, "
@@ -268,6 +269,7 @@ async def keep_replaced(
             owner=None,
             labels=store.labels(policy, **{"nimbusguard.io/replaced": "true"}),
             annotations=store.annotations(policy),
+            exists=False,  # a new name
         )
     except errors.ClientError as exc:
         logger.warning("could not keep the replaced Q-table of %s: %s", rt.key, exc)
@@ -307,10 +309,12 @@ async def persist(
             owner=None,
             labels=store.labels(policy),
             annotations=store.annotations(policy),
+            exists=rt.table_stored,
         )
     except errors.ClientError as exc:
         logger.warning("Q-table of %s not written: %s", rt.key, exc)
         return False
+    rt.table_stored = True
     rt.dirty = False
     rt.last_persist = now
     rt.persisted_digest = digest

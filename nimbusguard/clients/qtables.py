@@ -104,8 +104,11 @@ async def save(
     owner: Owner | None,
     labels: dict[str, str],
     annotations: dict[str, str] | None = None,
+    exists: bool | None = None,
 ) -> None:
-    """Create or replace the ConfigMap holding `data` under `key`."""
+    """Create or replace the ConfigMap holding `data` under `key`. `exists`: whether the
+    caller knows it exists; False creates it first (one request instead of a PATCH answered
+    404 and a POST), and if it was created meanwhile (409) replaces it."""
     if len(data) > MAX_BYTES:
         raise errors.ClientError(
             f"the Q-table is {len(data)} bytes, more than a ConfigMap can hold",
@@ -116,16 +119,24 @@ async def save(
         "metadata": _metadata(name, owner, labels, annotations or {}),
         "binaryData": {key: base64.b64encode(data).decode("ascii")},
     }
-    try:
+
+    async def patch() -> None:
         await kube.call(
             core.patch_namespaced_config_map, name, namespace, body, field_manager=FIELD_MANAGER
         )
-    except errors.ApiError as exc:
-        if exc.status != 404:
-            raise
+
+    async def create() -> None:
         await kube.call(
             core.create_namespaced_config_map, namespace, body, field_manager=FIELD_MANAGER
         )
+
+    first, then, missing = (create, patch, 409) if exists is False else (patch, create, 404)
+    try:
+        await first()
+    except errors.ApiError as exc:
+        if exc.status != missing:
+            raise
+        await then()
 
 
 async def quarantine(

@@ -64,6 +64,9 @@ class PolicyRuntime:
     dirty: bool = False  # learned since the last write to the ConfigMap
     last_persist: float = 0.0
     persisted_digest: str | None = None  # content of the last table written (or read)
+    # Whether the table's ConfigMap exists: False when the load found none (the first write
+    # creates it, not a PATCH answered 404 and then a POST), True once read or written.
+    table_stored: bool | None = None
     previous: observation.Observation | None = None  # the last observation
     metric_failing_since: float | None = None
     regret_total: float = 0.0

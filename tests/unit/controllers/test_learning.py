@@ -56,6 +56,7 @@ class Cluster:
         self.maps: dict[tuple[str, str], dict[str, Any]] = {}
         self.fail: errors.ClientError | None = None
         self.writes: list[tuple[str, str]] = []
+        self.verbs: list[str] = []  # every write request, answered or refused
 
     def put(self, namespace: str, name: str, data: bytes, owner_uid: str | None = None) -> None:
         meta: dict[str, Any] = {"name": name}
@@ -79,6 +80,7 @@ class Cluster:
                 raise errors.ApiError(404, "not found")
             return _object(self.maps[(namespace, name)])
         if method in ("patch_namespaced_config_map", "create_namespaced_config_map"):
+            self.verbs.append(method.split("_")[0].upper())
             if method.startswith("patch"):
                 name, namespace, body = args
                 if (namespace, name) not in self.maps:
@@ -86,6 +88,8 @@ class Cluster:
             else:
                 namespace, body = args
                 name = body["metadata"]["name"]
+                if (namespace, name) in self.maps:
+                    raise errors.ApiError(409, "already exists")
             self.maps[(namespace, name)] = body
             self.writes.append((namespace, name))
             return None
@@ -298,6 +302,38 @@ async def test_persist_writes_to_the_operator_namespace_by_uid(cluster: Cluster)
     assert meta["labels"]["nimbusguard.io/policy-uid"] == "u-1"
     assert meta["annotations"]["nimbusguard.io/policy"] == "shop/web"
     assert "ownerReferences" not in meta
+
+
+async def test_the_first_write_of_a_table_found_absent_creates_it_in_one_request(
+    cluster: Cluster,
+) -> None:
+    """Found absent at the load: POST, not a PATCH answered 404 and then a POST; later
+    writes, and writes of a table that was read, PATCH."""
+    rt = _rt()
+    await learning.load(STORE, POLICY, rt)
+    _learned(rt)
+    assert await learning.persist(STORE, POLICY, rt, now=1000.0, force=False)
+    _learned(rt)
+    assert await learning.persist(STORE, POLICY, rt, now=2000.0, force=False)
+    assert cluster.verbs == ["CREATE", "PATCH"]
+    assert cluster.blob(OPERATOR_NS, OWN) == rt.learner.to_bytes()
+
+    cluster.verbs.clear()
+    again = _rt()  # the next operator reads it
+    await learning.load(STORE, POLICY, again)
+    _learned(again)
+    assert await learning.persist(STORE, POLICY, again, now=3000.0, force=True)
+    assert cluster.verbs == ["PATCH"]
+
+
+async def test_a_table_created_since_it_was_found_absent_is_replaced(cluster: Cluster) -> None:
+    rt = _rt()
+    await learning.load(STORE, POLICY, rt)
+    cluster.put(OPERATOR_NS, OWN, b"written meanwhile (by a previous leader)")
+    _learned(rt)
+    assert await learning.persist(STORE, POLICY, rt, now=1000.0, force=False)
+    assert cluster.verbs == ["CREATE", "PATCH"]
+    assert cluster.blob(OPERATOR_NS, OWN) == rt.learner.to_bytes()
 
 
 async def test_a_short_persist_interval_is_bounded(cluster: Cluster) -> None:
