@@ -348,22 +348,25 @@ class Reconciler:
     async def persist_all(self, deadline: float) -> int:
         """Write every Q-table that learned since its last write, concurrently, within
         `deadline` seconds, and only while this instance may still write (the fence): a table
-        written after the Lease is lost could overwrite the new leader's."""
+        written after the Lease is lost could overwrite the new leader's. At most as many at
+        once as evaluations (`turns`, free once the loops stopped): a thousand tables parsed,
+        serialized and queued for the connection pool at once were the process's peak."""
         if not self.may_write():
             logger.warning("not writing the Q-tables: this instance no longer holds the Lease")
             return 0
         now = self.clock()
 
         async def one(memory: evaluation.PolicyMemory) -> bool:
-            try:
-                policy = types.ScalingPolicy.model_validate(dict(memory.body))
-            except pydantic.ValidationError:
-                return False
-            if not self.may_write():
-                return False
-            return await learning.persist(
-                self.evaluator.store, policy, memory.runtime, now, force=True
-            )
+            async with self.turns:
+                try:
+                    policy = types.ScalingPolicy.model_validate(dict(memory.body))
+                except pydantic.ValidationError:
+                    return False
+                if not self.may_write():
+                    return False
+                return await learning.persist(
+                    self.evaluator.store, policy, memory.runtime, now, force=True
+                )
 
         jobs = [asyncio.ensure_future(one(m)) for m in list(self._memory.values())]
         if not jobs:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from controllers import settings
+from api.v1 import scalingpolicy_types as types
+from controllers import learning, settings
 from nimbusguard.clients import policies
 from tests.unit.controllers import harness
 
@@ -125,3 +126,30 @@ async def test_the_initial_status_writes_take_turns_too(monkeypatch: pytest.Monk
         await w.rec.stop(5.0)
 
     assert (peak[0], phases) == (2, ["Initializing"] * 6)
+
+
+async def test_the_q_tables_written_at_shutdown_take_turns_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 3})
+    for i in range(20):
+        body = harness.body()
+        body["metadata"].update(uid=f"uid-{i}", name=f"p{i}")
+        memory = w.rec._remember(f"uid-{i}", types.ScalingPolicy.model_validate(body))
+        memory.body = body
+    in_flight, peak, written = [0], [0], []
+
+    async def persist(store: Any, policy: Any, rt: Any, now: float, *, force: bool) -> bool:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        try:
+            await asyncio.sleep(0.01)  # the write's I/O
+        finally:
+            in_flight[0] -= 1
+        written.append(policy.metadata.name)
+        return force
+
+    monkeypatch.setattr(learning, "persist", persist)
+    assert await w.rec.persist_all(5.0) == 20
+    assert peak[0] == 3
+    assert sorted(written) == sorted(f"p{i}" for i in range(20))
