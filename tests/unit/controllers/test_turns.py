@@ -14,21 +14,31 @@ from nimbusguard.clients import policies
 from tests.unit.controllers import harness
 
 
+class InFlight:
+    """Counts the fake I/O waits in flight at once, and their peak."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+
+    async def io(self, seconds: float) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.now -= 1
+
+
 async def test_evaluations_beyond_the_bound_wait_and_their_wait_is_lag(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 2})
     monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
-    in_flight, peak, done = [0], [0], [0]
+    flight, done = InFlight(), [0]
     enough = asyncio.Event()
 
     async def run_once(uid: str) -> float:
-        in_flight[0] += 1
-        peak[0] = max(peak[0], in_flight[0])
-        try:
-            await asyncio.sleep(0.02)  # the evaluation's I/O
-        finally:
-            in_flight[0] -= 1
+        await flight.io(0.02)  # the evaluation's I/O
         done[0] += 1
         if done[0] >= 30:
             enough.set()
@@ -45,7 +55,7 @@ async def test_evaluations_beyond_the_bound_wait_and_their_wait_is_lag(
     finally:
         await w.rec.stop(5.0)
 
-    assert peak[0] == 2
+    assert flight.peak == 2
     lag = w.rec.metrics.evaluation_lag
     assert lag._sum.get() > 0
 
@@ -98,18 +108,13 @@ async def test_the_initial_status_writes_take_turns_too(monkeypatch: pytest.Monk
     """A start-up listing of policies without a phase is not one write per policy at once."""
     w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 2})
     monkeypatch.setattr(w.rec, "first_delay", lambda interval: 3600.0)  # writes only
-    in_flight, peak, phases = [0], [0], []
+    flight, phases = InFlight(), []
     all_written = asyncio.Event()
 
     async def patch_status(
         api: object, namespace: str, name: str, status: dict[str, Any], **_: object
     ) -> dict[str, Any]:
-        in_flight[0] += 1
-        peak[0] = max(peak[0], in_flight[0])
-        try:
-            await asyncio.sleep(0.02)  # the request
-        finally:
-            in_flight[0] -= 1
+        await flight.io(0.02)  # the request
         phases.append(status.get("phase"))
         if len(phases) == 6:
             all_written.set()
@@ -125,7 +130,7 @@ async def test_the_initial_status_writes_take_turns_too(monkeypatch: pytest.Monk
     finally:
         await w.rec.stop(5.0)
 
-    assert (peak[0], phases) == (2, ["Initializing"] * 6)
+    assert (flight.peak, phases) == (2, ["Initializing"] * 6)
 
 
 async def test_the_q_tables_written_at_shutdown_take_turns_too(
@@ -137,19 +142,14 @@ async def test_the_q_tables_written_at_shutdown_take_turns_too(
         body["metadata"].update(uid=f"uid-{i}", name=f"p{i}")
         memory = w.rec._remember(f"uid-{i}", types.ScalingPolicy.model_validate(body))
         memory.body = body
-    in_flight, peak, written = [0], [0], []
+    flight, written = InFlight(), []
 
     async def persist(store: Any, policy: Any, rt: Any, now: float, *, force: bool) -> bool:
-        in_flight[0] += 1
-        peak[0] = max(peak[0], in_flight[0])
-        try:
-            await asyncio.sleep(0.01)  # the write's I/O
-        finally:
-            in_flight[0] -= 1
+        await flight.io(0.01)  # the write's I/O
         written.append(policy.metadata.name)
         return force
 
     monkeypatch.setattr(learning, "persist", persist)
     assert await w.rec.persist_all(5.0) == 20
-    assert peak[0] == 3
+    assert flight.peak == 3
     assert sorted(written) == sorted(f"p{i}" for i in range(20))
