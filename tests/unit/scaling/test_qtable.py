@@ -52,6 +52,26 @@ def test_update_all_is_the_weighted_one_part_rule() -> None:
     np.testing.assert_allclose(parts.q[0] @ np.array(weights), single.q[0, :, 0])
 
 
+def test_bootstrap_caches_kept_per_update_match_a_rebuild_from_the_table() -> None:
+    """The greedy parts and visit counts kept per state between updates (for speed) must be
+    what the table itself says after any run of updates; a stale entry would bootstrap from
+    the wrong action."""
+    rng = np.random.default_rng(11)
+    table = qtable.QTable(n_states=12, n_actions=4, parts=3, prior_visits=2.0)
+    weights = (1.0, 0.3, 2.5)
+    for _ in range(400):
+        state = int(rng.integers(12))
+        nxt = [int(s) for s in rng.integers(12, size=4)]
+        table.update_all(state, rng.normal(size=(4, 3)).tolist(), nxt, weights, 0.1, 0.9)
+    states = np.arange(12)
+    rewards = rng.normal(size=(12, 3))
+    kept = table._future(states, rewards, np.array(weights), 0.9)
+    rebuilt = qtable.QTable(n_states=12, n_actions=4, parts=3, prior_visits=2.0)
+    rebuilt.load(table.q, table.visits)
+    np.testing.assert_array_equal(kept, rebuilt._future(states, rewards, np.array(weights), 0.9))
+    assert table.visits.sum() == 400 * 4
+
+
 def _chain_optimal_policy(gamma: float) -> list[int]:
     values = np.zeros(5)
     for _ in range(500):
