@@ -61,7 +61,13 @@ async def list_uids(api: k8s.ApiClient, namespaces: tuple[str, ...] = ()) -> set
                     **page_args,
                 )
             uids |= _page_uids(page)
-            token = (page.get("metadata") or {}).get("continue") or None
+            meta = page.get("metadata")
+            token = meta.get("continue") or None if isinstance(meta, dict) else None
+            if token is not None and not isinstance(token, str):
+                raise errors.ClientError(
+                    "a LIST of ScalingPolicies answered a continue token that is not a string",
+                    reason="InvalidResponse",
+                )
             if token is None:
                 break
     return uids
@@ -71,15 +77,18 @@ def _page_uids(page: dict[str, Any]) -> set[str]:
     """A page's uids; an item without one fails the whole LIST (InvalidResponse), since a
     set missing a live policy would make the sweep stop that policy's evaluations."""
     items = page.get("items") or []
-    found = [
-        item.get("metadata", {}).get("uid") if isinstance(item, dict) else None
-        for item in (items if isinstance(items, list) else [None])
-    ]
+    found = [_uid(item) for item in (items if isinstance(items, list) else [None])]
     if not all(isinstance(uid, str) and uid for uid in found):
         raise errors.ClientError(
             "a LIST of ScalingPolicies answered an item without a uid", reason="InvalidResponse"
         )
-    return set(found)  # type: ignore[arg-type]  # all str, checked above
+    return set(found)  # all non-empty strings, checked above
+
+
+def _uid(item: Any) -> Any:
+    """The item's uid, or None when the item or its metadata is not an object."""
+    meta = item.get("metadata") if isinstance(item, dict) else None
+    return meta.get("uid") if isinstance(meta, dict) else None
 
 
 async def patch_status(

@@ -99,6 +99,9 @@ async def test_a_failed_page_fails_the_whole_list(
     [
         [{"metadata": {"uid": "b"}}, {"metadata": {"name": "no-uid"}}],
         [{"metadata": {"uid": "b"}}, "not an object"],
+        [{"metadata": {"uid": "b"}}, {"metadata": None}],
+        [{"metadata": {"uid": "b"}}, {"metadata": "not an object"}],
+        [{"metadata": {"uid": ""}}],
         "not a list",
     ],
 )
@@ -108,6 +111,18 @@ async def test_an_item_without_a_uid_fails_the_whole_list(
     """Taken as it is, the set would lack a live policy and the sweep would stop it."""
     server, api = listed
     server.pages.append((200, {"kind": "PartialObjectMetadataList", "items": items}))
+
+    with pytest.raises(errors.ClientError) as raised:
+        await policies.list_uids(api)
+    assert raised.value.reason == "InvalidResponse"
+
+
+async def test_a_continue_token_that_is_not_a_string_fails_the_list(
+    listed: tuple[ListServer, k8s.ApiClient],
+) -> None:
+    """Sent back as it came, a hostile token would be the next request's query string."""
+    server, api = listed
+    server.pages.append((200, {"items": [{"metadata": {"uid": "a"}}], "metadata": {"continue": 7}}))
 
     with pytest.raises(errors.ClientError) as raised:
         await policies.list_uids(api)
