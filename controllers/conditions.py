@@ -21,6 +21,8 @@ FALLBACK: Final = "Fallback"
 CONFLICT: Final = "Conflict"
 BASELINE_BEATEN: Final = "BaselineBeaten"
 QTABLE_LOADED: Final = "QTableLoaded"
+# The learner's table was written where it is kept (False: it could not be; retried).
+QTABLE_SAVED: Final = "QTableSaved"
 # The target and the metric endpoint are allowed by the operator's tenancy and endpoint lists.
 PERMITTED: Final = "Permitted"
 
@@ -35,6 +37,7 @@ ORDER: Final = (
     CONFLICT,
     BASELINE_BEATEN,
     QTABLE_LOADED,
+    QTABLE_SAVED,
 )
 
 

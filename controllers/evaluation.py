@@ -2,8 +2,8 @@
 
     permits → target client → ownership (claims, HPAs) → Q-table load → the workflow graph
     (observe → decide → act → reward → learn → report; the scale record in between, see
-    controllers/intents.py) → phase → status (written only when it says something new, or
-    once a minute) → Events → Q-table persist → metrics
+    controllers/intents.py) → phase → Q-table persist (its outcome is a condition) → status
+    (written only when it says something new, or once a minute) → Events → metrics
 
 `Evaluator.run` does one pass for a policy whose loop (controllers/reconciler.py) holds its
 lock; every write goes through the leadership fence `may_write`. Nothing here starts tasks
@@ -288,6 +288,12 @@ class Evaluator:
                 conflict_known=conflict_known,
             )
         )
+        if recorder.gone:  # deleted, or re-created under the same name: not ours to write
+            memory.gone = True
+            return MAX_BACKOFF
+        # The table is written before the status, so the status says whether it was.
+        if self.may_write() and (saved := await learning.save(self.store, policy, rt, now)):
+            extra.append(saved)
         new_status = status.build(
             previous=previous,
             spec=spec,
@@ -300,15 +306,10 @@ class Evaluator:
             learning=learning.learning_status(self.store, policy, rt, previous.learning),
             extra_conditions=tuple(extra),
         )
-        if recorder.gone:  # deleted, or re-created under the same name: not ours to write
-            memory.gone = True
-            return MAX_BACKOFF
         memory.record = intents.newest(new_status, memory.record)
         written = await self.write(policy, new_status, memory)
         for notice in [*notices.derive(previous, new_status, outcome), *posted]:
             await self.post(policy, notice)
-        if self.may_write():
-            await learning.persist(self.store, policy, rt, now, force=False)
         self._count(policy, memory, verdict, outcome, log)
 
         transient = (

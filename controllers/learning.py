@@ -14,7 +14,9 @@ Learning, unless the policy's own spec opts in to carry a warm-start table's pro
 decoding a table runs in a worker thread, never on the event loop.
 
 A table is read once when the operator adopts a policy and written at most once per
-`aiConfig.persistIntervalSeconds` (only when it changed), and when the operator stops;
+`aiConfig.persistIntervalSeconds` (only when it changed), and when the operator stops; a
+write that fails is retried at every evaluation until one succeeds, and the condition
+`QTableSaved` (with an Event when it turns False) says where the table is or why it is not;
 `discard` removes a policy's tables when the policy is deleted. Nothing is ever silently
 discarded: an unreadable table is kept under a new name, with an Event and a condition, and
 the policy starts afresh; a table that cannot be read *yet* (an API error) blocks learning
@@ -313,12 +315,34 @@ async def persist(
         )
     except errors.ClientError as exc:
         logger.warning("Q-table of %s not written: %s", rt.key, exc)
+        rt.save_error = str(exc) or type(exc).__name__
         return False
+    rt.save_error = None
     rt.table_stored = True
     rt.dirty = False
     rt.last_persist = now
     rt.persisted_digest = digest
     return True
+
+
+async def save(
+    store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime, now: float
+) -> cond.Update | None:
+    """`persist` in an evaluation, and what the QTableSaved condition says after it (None:
+    nothing was due, so the condition stays as it was). The learner keeps learning in memory
+    while writes fail; only a restart before one succeeds would lose what it learned since."""
+    where = f"ConfigMap {store.namespace}/{store.name(policy)}"
+    if await persist(store, policy, rt, now, force=False):
+        return cond.Update(cond.QTABLE_SAVED, True, "Saved", f"the Q-table is kept in {where}")
+    if rt.save_error is None:
+        return None
+    return cond.Update(
+        cond.QTABLE_SAVED,
+        False,
+        "QTableSaveFailed",
+        f"the Q-table could not be written to {where}: {rt.save_error}; the learner keeps "
+        "learning in memory and the write is retried at every evaluation",
+    )
 
 
 def content_digest(data: bytes) -> str:

@@ -31,6 +31,7 @@ _WATCHED: dict[str, tuple[str, str]] = {
     cond.METRICS_AVAILABLE: ("False", "MetricsRestored"),
     cond.FALLBACK: ("True", "FallbackDeactivated"),
     cond.CONFLICT: ("True", "ConflictResolved"),
+    cond.QTABLE_SAVED: ("False", "QTableSaved"),
 }
 
 

@@ -67,6 +67,7 @@ class PolicyRuntime:
     # Whether the table's ConfigMap exists: False when the load found none (the first write
     # creates it, not a PATCH answered 404 and then a POST), True once read or written.
     table_stored: bool | None = None
+    save_error: str | None = None  # why the table's last write failed (None: it did not)
     previous: observation.Observation | None = None  # the last observation
     metric_failing_since: float | None = None
     regret_total: float = 0.0

@@ -164,6 +164,64 @@ def test_the_q_table_survives_a_crash(
     assert after["epsilon"] <= before["epsilon"] + 1e-9
 
 
+def test_a_q_table_the_api_server_refuses_is_a_condition_until_it_is_saved(
+    scenario: Scenario, own_prometheus: tuple[LocalPrometheus, LoadExporter]
+) -> None:
+    """A quota of no ConfigMaps in the namespace where the tables live: the API server
+    refuses the table's creation. QTableSaved says so with the API server's reason, one
+    Warning Event, the learner keeps learning in memory; once the quota is gone the next
+    evaluation writes the table."""
+    prom, exporter = own_prometheus
+    api, ns = scenario.api, scenario.ns
+    core = support.core_v1(api)
+    core.create_namespaced_resource_quota(
+        ns, {"metadata": {"name": "no-configmaps"}, "spec": {"hard": {"count/configmaps": "0"}}}
+    )
+    # Admission enforces a quota once the quota controller has counted what it covers.
+    support.wait_until(
+        lambda: bool(core.read_namespaced_resource_quota("no-configmaps", ns).status.used),
+        timeout=30,
+        what="the quota counted",
+    )
+    scenario.deployment("refused", 2)
+    load = Load(api, ns, "refused")
+    load.demand = 1.5
+    exporter.set("refused", load.utilization)
+    body = _utilization_policy("refused", prom, cooldown=5, interval=5, maxReplicas=8)
+    body["spec"]["aiConfig"] = {"persistIntervalSeconds": 5, "decisionHorizonSeconds": 5}
+    h.create_policy(api, ns, body)
+    scenario.operator()
+
+    h.wait_condition(
+        api, ns, "refused", "QTableSaved", status_="False", reason="QTableSaveFailed", timeout=120
+    )
+    refused = h.condition(api, ns, "refused", "QTableSaved")
+    assert "quota" in refused["message"], refused["message"]
+    support.wait_until(
+        lambda: "QTableSaveFailed" in h.event_reasons(api, ns, "refused"),
+        timeout=20,
+        what="a QTableSaveFailed event",
+    )
+    learned = h.status(api, ns, "refused")["learning"]["updates"]
+    support.wait_until(  # counters alone are written once a minute
+        lambda: h.status(api, ns, "refused")["learning"]["updates"] > learned,
+        timeout=150,
+        what="learning going on while the table cannot be written",
+    )
+
+    core.delete_namespaced_resource_quota("no-configmaps", ns)
+    h.wait_condition(api, ns, "refused", "QTableSaved", status_="True", reason="Saved", timeout=60)
+    uid = h.get_policy(api, ns, "refused")["metadata"]["uid"]
+    cm = core.read_namespaced_config_map(f"nimbusguard-qtable-{uid}", ns)
+    assert len(base64.b64decode(cm.binary_data["qtable.npz"])) > 0
+    assert h.status(api, ns, "refused")["learning"]["lastPersistTime"]
+    support.wait_until(
+        lambda: "QTableSaved" in h.event_reasons(api, ns, "refused"),
+        timeout=20,
+        what="a QTableSaved event",
+    )
+
+
 def test_a_corrupt_q_table_is_kept_and_the_policy_starts_afresh(scenario: Scenario) -> None:
     api, ns = scenario.api, scenario.ns
     scenario.deployment("bad", 1)

@@ -326,6 +326,34 @@ async def test_the_first_write_of_a_table_found_absent_creates_it_in_one_request
     assert cluster.verbs == ["PATCH"]
 
 
+async def test_a_failed_write_is_a_condition_and_retried_until_one_succeeds(
+    cluster: Cluster,
+) -> None:
+    """A write the API refuses loses nothing: the table stays dirty, QTableSaved says why
+    (naming the ConfigMap), every evaluation retries, and the first success says where the
+    table is; with nothing new to write, the condition is left as it was."""
+    rt = _rt()
+    await learning.load(STORE, POLICY, rt)
+    _learned(rt)
+    cluster.fail = errors.ApiError(403, "configmaps is forbidden")
+    for now in (1000.0, 1015.0):  # the next evaluation tries again, not a window later
+        failed = await learning.save(STORE, POLICY, rt, now)
+        assert failed is not None and (failed.status, failed.reason) == (
+            False,
+            "QTableSaveFailed",
+        )
+        assert "forbidden" in failed.message and f"{OPERATOR_NS}/{OWN}" in failed.message
+        assert rt.dirty and (OPERATOR_NS, OWN) not in cluster.maps
+    cluster.fail = None
+    saved = await learning.save(STORE, POLICY, rt, 1030.0)
+    assert saved is not None and (saved.status, saved.reason) == (True, "Saved")
+    assert f"{OPERATOR_NS}/{OWN}" in saved.message
+    assert cluster.blob(OPERATOR_NS, OWN) == rt.learner.to_bytes() and not rt.dirty
+    assert rt.save_error is None
+    _learned(rt)
+    assert await learning.save(STORE, POLICY, rt, 1045.0) is None  # within the window
+
+
 async def test_a_table_created_since_it_was_found_absent_is_replaced(cluster: Cluster) -> None:
     rt = _rt()
     await learning.load(STORE, POLICY, rt)

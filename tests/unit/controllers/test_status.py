@@ -49,6 +49,7 @@ def _build(
     outcome: status.Outcome,
     verdict: phases.Verdict | None = None,
     last_scale: types.ScaleAction | None = None,
+    extra: tuple[cond.Update, ...] = (),
 ) -> types.ScalingPolicyStatus:
     return status.build(
         previous=previous,
@@ -60,6 +61,7 @@ def _build(
         now=NOW,
         last_scale=last_scale,
         learning=None,
+        extra_conditions=extra,
     )
 
 
@@ -237,3 +239,20 @@ def test_the_decision_keeps_the_hpa_counterfactual() -> None:
     )
     assert new.last_decision is not None
     assert new.last_decision.baseline_replicas == 4
+
+
+def test_a_table_that_cannot_be_saved_posts_one_warning_and_a_recovery() -> None:
+    before = _build(
+        types.ScalingPolicyStatus(),
+        status.Outcome(target=TARGET, reading=_reading(1.0), decision=_decision(3)),
+    )
+    failing = cond.Update(cond.QTABLE_SAVED, False, "QTableSaveFailed", "forbidden")
+    after = _build(before, status.Outcome(), extra=(failing,))
+    events = notices.derive(before, after, status.Outcome())
+    assert [(n.type, n.reason) for n in events] == [("Warning", "QTableSaveFailed")]
+    again = _build(after, status.Outcome(), extra=(failing,))
+    assert notices.derive(after, again, status.Outcome()) == []  # still failing: no new Event
+    saved = cond.Update(cond.QTABLE_SAVED, True, "Saved", "kept")
+    recovered = _build(again, status.Outcome(), extra=(saved,))
+    events = notices.derive(again, recovered, status.Outcome())
+    assert [(n.type, n.reason) for n in events] == [("Normal", "QTableSaved")]
