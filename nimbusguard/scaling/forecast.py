@@ -135,7 +135,11 @@ class Forecaster:
         self.vol_ready = False
         self.period = 0  # minutes
         self.fitted = 0  # observations the model has learned from
-        self.history: FloatArray = np.full(config.history_minutes, np.nan)
+        # float32: two days of minute means are half of what a policy's learner holds, and a
+        # load needs no more than 7 digits; what is computed from them is float64.
+        self.history: npt.NDArray[np.float32] = np.full(
+            config.history_minutes, np.nan, dtype=np.float32
+        )
         self.reset_episode()
 
     def reset_episode(self) -> None:
@@ -247,7 +251,7 @@ class Forecaster:
         """The history, oldest minute first (NaN where unknown)."""
         n = len(self.history)
         start = (self._bucket + 1) % n
-        return np.concatenate((self.history[start:], self.history[:start]))
+        return np.concatenate((self.history[start:], self.history[:start])).astype(np.float64)
 
     def _features(self) -> FloatArray:
         s = max(self.fast, _FLOOR)
@@ -265,7 +269,7 @@ class Forecaster:
         n = len(self.history)
         ahead = max(1, math.ceil(self.config.horizon_seconds / self.config.bucket_seconds))
         base = self._bucket - self.period
-        values = [self.history[(base + i) % n] for i in range(ahead + 1)]
+        values = [float(self.history[(base + i) % n]) for i in range(ahead + 1)]
         ago = values[0]
         if not math.isfinite(ago):
             return 1.0, 1.0
@@ -317,7 +321,7 @@ class Forecaster:
             self._bucket = int(float(last) // self.config.bucket_seconds)
             n = len(self.history)
             start = (self._bucket + 1) % n
-            self.history = np.empty(n)
+            self.history = np.empty(n, dtype=np.float32)
             self.history[start:] = history[: n - start]
             self.history[:start] = history[n - start :]
             self.time = float(last)

@@ -523,7 +523,7 @@ class QLearner:
         return qtable.to_bytes(
             qtable.Snapshot(
                 q=self.table.q,
-                visits=self.table.visits,
+                visits=self.table.visits.astype(np.int64),
                 layout=self.config.layout(),
                 decisions=self.decisions,
                 updates=self.updates,

@@ -22,7 +22,7 @@ price of a violation) can change without relearning.
 File format (`to_bytes`/`from_bytes`; what `nimbusguard train --out` writes and what a
 ConfigMap's binaryData holds for a warm start): a `numpy.savez_compressed` archive with
 
-- `q`: float64, states × actions × parts; `visits`: int64, states × actions;
+- `q`: float64, states × actions × parts; `visits`: int64, states × actions (int32 in memory);
 - the forecaster (`nimbusguard.scaling.forecast`): `f_theta` (its 9 weights), `f_p` (9 × 9, the
   least-squares state) and `f_history` (minute means, `history_minutes` of them);
 - `meta`: a JSON string with `schema` (= `SCHEMA_VERSION`), `layout` (the state space, action
@@ -66,6 +66,10 @@ _MAX_MEMBER_BYTES = 4 << 20  # far above any layout's arrays; checked before dec
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+CountArray = npt.NDArray[np.int32]
+# A table's visit counts are int32 in memory (half the bytes; one state-action pair updated at
+# every evaluation would need centuries to pass this) and int64 in the file, as before.
+MAX_VISITS = int(np.iinfo(np.int32).max)
 
 
 class QTableError(ValueError):
@@ -97,7 +101,7 @@ class QTable:
         self, n_states: int, n_actions: int, parts: int = 1, prior_visits: float = 0.0
     ) -> None:
         self.q: FloatArray = np.zeros((n_states, n_actions, parts), dtype=np.float64)
-        self.visits: IntArray = np.zeros((n_states, n_actions), dtype=np.int64)
+        self.visits: CountArray = np.zeros((n_states, n_actions), dtype=np.int32)
         self.prior_visits = prior_visits
         # Per state, the parts of its greedy action under `_weights` (flat, `parts` per state)
         # and its most updates: the bootstrap reads these instead of whole rows (rebuilt when the
@@ -108,7 +112,7 @@ class QTable:
         self._greedy = array.array("d")
         self._seen = array.array("d")
 
-    def load(self, q: FloatArray, visits: IntArray) -> None:
+    def load(self, q: FloatArray, visits: npt.NDArray[np.integer[Any]]) -> None:
         """Replace the contents (from a snapshot)."""
         self.q[...] = q
         self.visits[...] = visits
@@ -124,7 +128,7 @@ class QTable:
         return np.asarray(self.q[state] @ weights, dtype=np.float64)
 
     @staticmethod
-    def step(visits: IntArray, alpha: float) -> FloatArray:
+    def step(visits: CountArray, alpha: float) -> FloatArray:
         """Step sizes of the next updates after `visits` updates (module docstring)."""
         return np.asarray(np.maximum(alpha, 1.0 / (visits + 1.0)), dtype=np.float64)
 
@@ -227,7 +231,7 @@ def to_bytes(snapshot: Snapshot) -> bytes:
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {
         "q": snapshot.q,
-        "visits": snapshot.visits,
+        "visits": np.asarray(snapshot.visits, dtype=np.int64),
         "meta": np.array(json.dumps(meta)),
         **snapshot.forecaster_arrays,
     }
@@ -276,6 +280,8 @@ def from_bytes(data: bytes, layout: dict[str, Any]) -> Snapshot:
         raise QTableError(f"Q-table arrays have shape {q.shape}, expected {q_shape}")
     if visits.dtype.kind not in "iu" or not np.isfinite(q).all() or (visits < 0).any():
         raise QTableError("Q-table holds non-finite values or negative visit counts")
+    if (visits > MAX_VISITS).any():
+        raise QTableError(f"Q-table holds visit counts above {MAX_VISITS}")
     try:
         promotion = meta["promotion"]
         price = meta.get("slo_price")

@@ -122,6 +122,20 @@ def test_one_file_carries_forecaster_error_model_price_and_table() -> None:
     assert abs(fresh - expected) > 0.1 * expected  # without the file it would not know
 
 
+def test_the_history_is_held_in_float32_and_written_in_float64() -> None:
+    """Half the bytes in memory; the file keeps its float64 member, and a round trip gives back
+    the held minutes exactly."""
+    cfg = learner.LearnerConfig(max_replicas=40)
+    brain = learner.QLearner(cfg, np.random.default_rng(0))
+    _drive(brain, _sawtooth(600), replicas=30)
+    assert brain.forecaster.history.dtype == np.float32
+    saved = brain.forecaster.arrays()["f_history"]
+    assert saved.dtype == np.float64 and np.isfinite(saved).sum() > 100
+    back = learner.QLearner.from_bytes(brain.to_bytes(), cfg, np.random.default_rng(0))
+    assert back.forecaster.history.dtype == np.float32
+    np.testing.assert_array_equal(back.forecaster.arrays()["f_history"], saved)
+
+
 def _rewrite(data: bytes, **changes: object) -> bytes:
     with np.load(io.BytesIO(data)) as archive:
         arrays = {k: archive[k] for k in archive.files}

@@ -178,6 +178,20 @@ def test_non_finite_values_are_rejected() -> None:
         qtable.from_bytes(qtable.to_bytes(bad), LAYOUT)
 
 
+def test_visit_counts_are_int32_in_memory_int64_in_the_file_and_bounded() -> None:
+    table = qtable.QTable(2, 2)
+    assert table.visits.dtype == np.int32
+    blob = qtable.to_bytes(snapshot())
+    with np.load(io.BytesIO(blob)) as archive:
+        assert archive["visits"].dtype == np.int64
+    table.load(snapshot().q, qtable.from_bytes(blob, LAYOUT).visits)
+    np.testing.assert_array_equal(table.visits, snapshot().visits)
+    huge = snapshot()
+    huge.visits[0, 0] = qtable.MAX_VISITS + 1
+    with pytest.raises(qtable.QTableError, match="visit counts above"):
+        qtable.from_bytes(qtable.to_bytes(huge), LAYOUT)
+
+
 def test_archive_without_meta_is_rejected() -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
