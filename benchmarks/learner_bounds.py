@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -77,6 +78,20 @@ def budget_oracle(demand: model.FloatArray, settings: model.ModelSettings) -> fl
     return float(traj.replicas.sum()) * settings.step_seconds / 3600.0
 
 
+def _budget_price(
+    pick: Callable[[float], tuple[np.ndarray, float]], budget: float, steps: int
+) -> float:
+    """The lowest price of a violation (geometric bisection) whose `pick` keeps `budget`."""
+    lo, hi = 1e-2, 1e7
+    for _ in range(steps):
+        mid = math.sqrt(lo * hi)
+        if pick(mid)[1] > budget:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 def causal_bound(mean: np.ndarray, sigma: np.ndarray, settings: model.ModelSettings) -> float:
     """Replica-hours of the noise-free-future Lagrangian autoscaler (module docstring)."""
     slo = settings.slo_utilization
@@ -92,14 +107,7 @@ def causal_bound(mean: np.ndarray, sigma: np.ndarray, settings: model.ModelSetti
         rows = np.arange(len(mean))
         return candidates[rows, best], float(risk[rows, best].mean())
 
-    lo, hi = 1e-2, 1e7
-    for _ in range(60):
-        mid = math.sqrt(lo * hi)
-        if pick(mid)[1] > settings.slo_budget:
-            lo = mid
-        else:
-            hi = mid
-    replicas, _ = pick(hi)
+    replicas, _ = pick(_budget_price(pick, settings.slo_budget, 60))
     return float(replicas.sum()) * settings.step_seconds / 3600.0
 
 
@@ -166,14 +174,7 @@ def cadence_bound(mean: np.ndarray, sigma: np.ndarray, settings: model.ModelSett
         chosen = cheapest_schedule(length + lam * block_risk, held)
         return chosen, float(block_risk[rows, chosen].sum()) / len(mean)
 
-    lo, hi = 1e-2, 1e7
-    for _ in range(40):
-        mid = math.sqrt(lo * hi)
-        if pick(mid)[1] > settings.slo_budget:
-            lo = mid
-        else:
-            hi = mid
-    chosen, _ = pick(hi)
+    chosen, _ = pick(_budget_price(pick, settings.slo_budget, 40))
     return float(length[rows, chosen].sum()) * step / 3600.0
 
 
