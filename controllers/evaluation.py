@@ -35,6 +35,7 @@ from controllers import (
     observability,
     permits as permits_,
     phases,
+    refresh,
     status,
 )
 from nimbusguard import tenancy
@@ -53,14 +54,10 @@ from nimbusguard.workflow import graph as graph_, runtime as runtime_, state as 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = 60.0
-# Routine news (counters, the last decision's numbers and time, the learner's progress and its
-# last Q-table write, the metric summary, the ready replicas) is written at most this often: at
-# 1,000 policies that is ≤ 17 status writes a second for it (docs/scaling.md).
-STATUS_REFRESH_SECONDS = 60.0
 
 # What changes without saying anything that must be seen at once: left out when deciding
-# whether a status write is needed now (it goes with the next write, at the latest
-# STATUS_REFRESH_SECONDS after the last one). The scale record has its own writes.
+# whether a status write is needed now (it goes with the next write, at the latest in the
+# policy's next refresh slot: controllers/refresh.py). The scale record has its own writes.
 _VOLATILE = (
     "metrics",
     "learning",
@@ -426,7 +423,7 @@ class Evaluator:
         self, policy: types.ScalingPolicy, new: types.ScalingPolicyStatus, memory: PolicyMemory
     ) -> bool:
         """Write the evaluation's status, unless nothing but counters and times changed since
-        the last write less than STATUS_REFRESH_SECONDS ago (then it is only remembered)."""
+        the last write and its refresh slot is not due (then it is only remembered)."""
         previous_write = memory.written or policy.status
         now = self.clock()
         memory.status = compact.shared(new)  # kept until the next evaluation
@@ -434,7 +431,7 @@ class Evaluator:
         if (
             memory.written is not None
             and essence == memory.written_essence
-            and now - memory.written_at < STATUS_REFRESH_SECONDS
+            and not refresh.due(memory.written_at, now, refresh.phase(policy.metadata.uid or ""))
         ):
             return True
         if not self.may_write():

@@ -3,9 +3,11 @@ write is kept, not rebuilt on every evaluation."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from controllers import evaluation
+from controllers import evaluation, refresh
 from tests.unit.controllers import harness
 
 
@@ -16,6 +18,9 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     await w.evaluate()
     await w.evaluate()  # the first two say new things (phase, first decision)
     settled = len(w.hub.writes)
+    # The policy's refresh slot starts 50 s from now: the next three evaluations are in it.
+    offset = (w.clock.now + 50.0) % refresh.STATUS_REFRESH_SECONDS
+    monkeypatch.setattr(refresh, "phase", lambda _uid: offset)
     essences: list[object] = []
     build = evaluation._essence
 
@@ -30,7 +35,7 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     assert len(w.hub.writes) == settled  # counters and times only: remembered, not written
     assert len(essences) == 3  # one per evaluation: the written one's is kept
 
-    w.clock.now += evaluation.STATUS_REFRESH_SECONDS
+    w.clock.now += refresh.STATUS_REFRESH_SECONDS
     await w.evaluate()
     assert len(w.hub.writes) == settled + 1
 
@@ -38,6 +43,52 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     w.clock.now += 15
     await w.evaluate()
     assert len(w.hub.writes) == settled + 2
+
+
+async def test_routine_refreshes_keep_the_policys_second_of_the_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = harness.world(monkeypatch)
+    w.metric.utilization = 1.0
+    await w.adopt()
+    await w.evaluate()
+    await w.evaluate()
+    offset = refresh.phase(harness.UID)
+    writes, times = len(w.hub.writes), []
+    for _ in range(16):  # four minutes of evaluations every 15 s, nothing new to say
+        w.clock.now += 15
+        await w.evaluate()
+        if len(w.hub.writes) > writes:
+            writes = len(w.hub.writes)
+            times.append(w.clock.now)
+    # The first may come up to half a slot late (the last write was too recent at the
+    # boundary); from then on, one a minute, at the first evaluation past the boundary.
+    assert len(times) >= 3
+    assert [b - a for a, b in itertools.pairwise(times)][1:] == [60.0] * (len(times) - 2)
+    assert all((t - offset) % refresh.STATUS_REFRESH_SECONDS < 15 for t in times[1:])
+
+
+def test_a_fleets_refreshes_are_spread_over_the_minute() -> None:
+    quarters = [0, 0, 0, 0]
+    for n in range(2000):
+        quarters[int(refresh.phase(f"4f1c{n:04d}-uid") // 15)] += 1
+    assert all(400 <= q <= 600 for q in quarters), quarters
+
+
+@pytest.mark.parametrize(
+    ("written_at", "now", "expected"),
+    [
+        (0.0, 59.0, False),  # the same slot
+        (0.0, 61.0, True),  # the next slot
+        (55.0, 70.0, False),  # past the boundary, but a write 15 s ago
+        (55.0, 86.0, True),  # half a slot after it
+        (61.0, 179.0, True),  # two slots on: once, not twice
+    ],
+)
+def test_a_refresh_is_due_once_per_slot_and_never_soon_after_a_write(
+    written_at: float, now: float, expected: bool
+) -> None:
+    assert refresh.due(written_at, now, offset=0.0) is expected
 
 
 def _status(**changes: object) -> object:
