@@ -202,6 +202,9 @@ class Reconciler:
                     self.cadence.started(uid)
                     delay = self.paced(await self.run_once(uid), _interval(memory.body))
                 self.cadence.scheduled(uid, delay)
+                # The interval runs from the evaluation's start, as its lag is measured: timed
+                # from its end, every evaluation's own duration was added to the next one's lag.
+                delay = max(0.0, memory.started_at + delay - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
 
