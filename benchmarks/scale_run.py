@@ -287,6 +287,10 @@ def _steady(
         for c in servers_after
     )  # fmt: skip
     apiservers = sum(v for k, v in cores.items() if k.endswith("/kube-apiserver"))
+    full_gcs = probe.total(
+        probe.delta(op_before, op_after, "python_gc_collections_total"), generation="2"
+    )
+    paused = probe.delta(op_before, op_after, "nimbusguard_gc_pause_seconds_sum")
     return {
         "evaluations_per_second": round(evaluations / seconds, 2),
         "expected_evaluations_per_second": round(n / fleet.INTERVAL, 2),
@@ -305,6 +309,11 @@ def _steady(
         "peak_inflight": peak_inflight,
         "prometheus_queries_per_second": round(queries / seconds, 2),
         "status_writes_per_policy_minute": round(status_writes / n / (seconds / 60), 3),
+        # The collector's pauses block every evaluation due meanwhile (controllers/collector.py).
+        "gc_full_collections": full_gcs,
+        "gc_paused_seconds": {
+            dict(k).get("generation", "?"): round(v, 3) for k, v in paused.items()
+        },
     }
 
 

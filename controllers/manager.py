@@ -20,6 +20,7 @@ import kopf
 from kubernetes.aio import client as k8s
 
 from controllers import (
+    collector as collector_,
     handlers,
     health,
     metrics_auth,
@@ -132,6 +133,8 @@ async def run(cfg: st.Settings) -> int:
         holding: asyncio.Task[None] | None = None
         # Compiled before leading: it takes CPU time a leader needs for its renewals.
         compiled = graph.build()
+        collector = collector_.Collector(metrics)
+        collector.install()
         try:
             if cfg.leader_elect and cfg.shards:
                 readiness.role = "leader"  # of its shards; sharding.py decides which
@@ -148,6 +151,7 @@ async def run(cfg: st.Settings) -> int:
                 cfg, clients, permits, metrics, readiness, elector, shutdown, compiled, holding
             )
         finally:
+            collector.uninstall()
             for task in (probe, holding):
                 if task is not None:
                     task.cancel()
@@ -335,6 +339,7 @@ async def _operate(
 
     watching = asyncio.create_task(mark_watching(), name="ready-flag")
     sweeping = asyncio.create_task(reconciler.sweep_forever(list_uids), name="sweep")
+    freezing = asyncio.create_task(collector_.keep_frozen(), name="gc-freeze")
     if holding is None:  # the single leader's renewals already run (started when it led)
         renewing = elector.hold() if elector else sharded.run() if sharded else _forever()
         holding = asyncio.create_task(clients.in_lease_loop(renewing), name="lease")
@@ -354,9 +359,9 @@ async def _operate(
         readiness.watching = False
         # The Lease is still renewed (holding runs) while the loops stop.
         await wind_down(reconciler, stop_flag, operator, shutdown_deadline(cfg))
-        for task in (holding, stopping, watching, sweeping):
+        for task in (holding, stopping, watching, sweeping, freezing):
             task.cancel()
-        for task in (holding, stopping, watching, sweeping):
+        for task in (holding, stopping, watching, sweeping, freezing):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if sharded is not None:  # the loops are stopped: hand the shards over at once

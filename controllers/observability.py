@@ -130,6 +130,14 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
             registry=r,
         )
+        self.gc_pause = prom.Histogram(
+            "nimbusguard_gc_pause_seconds",
+            "How long a collection of Python's cyclic garbage collector blocked the process, "
+            "by generation (2: a full collection).",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
         self.evaluation_overdue = prom.Gauge(
             "nimbusguard_evaluation_overdue_seconds",
             "Seconds the most overdue policy has been waiting past its due time (0: none).",
