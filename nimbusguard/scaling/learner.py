@@ -66,11 +66,13 @@ from nimbusguard.scaling import (
     state,
 )
 from nimbusguard.scaling.observation import Observation, Recommendation
+from nimbusguard.scaling.reward import RewardWeights
 
 Mode = Literal["baseline", "explore", "exploit"]
 Acting = Literal["baseline", "learner"]
 _SLACK = 1e-6  # seconds of float noise tolerated in observation times
 _MAX_OPEN = 256  # decisions waiting to be judged; more means learn() is not being called
+CHURN_SECONDS = 15.0  # the evaluation interval the reward's churn weight is set for
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -148,6 +150,17 @@ class LearnerConfig:
         charged from an estimate and the cooldowns hold the learner's corrections, so the
         controller overshoots more: with 0.8 the API loop's drift test ended at 1.03 %."""
         return (self.budget_share - self.unseen_margin * self.unseen) * self.slo_budget
+
+    @property
+    def scoring(self) -> RewardWeights:
+        """The reward's weights as decisions are scored: `reward`, with the churn weight held
+        to the replica cost of one evaluation interval. A decision's replica cost covers the
+        interval until the next one, so at the API's 30 s a change weighed 0.1 counted twice as
+        much against the replicas as at the 15 s the weight was set for (`CHURN_SECONDS`); it
+        is scaled by `CHURN_SECONDS` ÷ `interval_seconds` there, and left as it is at shorter
+        intervals, where it was never measured."""
+        scale = min(1.0, CHURN_SECONDS / self.interval_seconds)
+        return dataclasses.replace(self.reward, churn=self.reward.churn * scale)
 
     @classmethod
     def from_spec(cls, spec: PolicySpecLike, **overrides: Any) -> LearnerConfig:
@@ -442,6 +455,7 @@ class QLearner:
         if snapshot is not None and snapshot.forecaster is not None:
             self.forecaster.restore(snapshot.forecaster_arrays, snapshot.forecaster)
         self._tracker = state.DemandTracker(space)
+        self._scoring = config.scoring  # the reward's weights at this interval
         # The policy's real violated share (every evaluation, whoever acted): the mean since
         # the start, then an EWMA over 8,000 evaluations (a day and more). What the budget is
         # spent on, for the budget controller's aim; a 2,000-evaluation EWMA forgot an HPA's
@@ -855,7 +869,7 @@ class QLearner:
             decision.baseline_replicas,
             executed,
         ]
-        outcome = reward.score(cfg.reward, path, candidates)
+        outcome = reward.score(self._scoring, path, candidates)
         final = points[-1]
         index_of = cfg.state.index_of
         lo, hi = cfg.min_replicas, cfg.max_replicas

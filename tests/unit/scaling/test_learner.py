@@ -221,3 +221,29 @@ def test_from_spec_uses_the_api_values() -> None:
         defaults.epsilon_end,
         defaults.epsilon_decay_decisions,
     )
+
+
+def test_churn_is_weighed_against_the_replica_cost_of_one_interval() -> None:
+    # A decision's replica cost covers one evaluation interval: at the API's 30 s a change is
+    # weighed half as much as at the 15 s the weight was set for; shorter intervals keep it.
+    fast, api = config(), config(interval_seconds=30.0)
+    assert fast.scoring == fast.reward
+    assert api.scoring.churn == pytest.approx(fast.reward.churn / 2)
+    assert dataclasses.replace(api.scoring, churn=api.reward.churn) == api.reward
+    assert config(interval_seconds=5.0).scoring.churn == pytest.approx(fast.reward.churn)
+    # It is the weight decisions are scored with: the learner's preference (a scale-down of
+    # the 10 replicas the HPA holds) costs its replicas plus the halved churn.
+    brain = learner.QLearner(api, np.random.default_rng(0))
+    choices: dict[int, int] = {}
+    changes = 0
+    for i in range(12):
+        obs = Observation(time=i * 30.0, replicas=10, ready_replicas=10, utilization=0.6)
+        for judged in brain.judge(obs):
+            cost, preferred = judged.outcome.cost, choices[judged.decision_id]
+            per_replica = cost[-2] / 10  # the HPA's 10: no change, no churn
+            if preferred != 10:
+                changes += 1
+                assert cost[-3] - per_replica * preferred == pytest.approx(0.05)
+        choice = brain.decide(obs, hold_baseline(10))
+        choices[choice.decision_id] = choice.learner_replicas
+    assert changes > 0
