@@ -7,7 +7,8 @@
 A row is `kind:loop:trace[:exploration seeds[:generator seed]]` (kind: same, cross or fresh;
 2 exploration seeds unless given), run exactly as `benchmarks.learner_benchmark` runs it (same
 windows, tuning, training and test). `--set` changes a `LearnerConfig` field for training and
-test alike (`band` and `levels` of the actions, `churn` of the reward too); `--start-active`
+test alike (`band` and `levels` of the actions, `churn` of the reward too: the weight at
+15 s, which the learner scales to its interval, `LearnerConfig.scoring`); `--start-active`
 starts the warm-started learner Active, `--bias` sets its re-promotion bias. A variant of the
 code itself is measured by running this on that code. It prints one line per row (`--detail`:
 one per seed too) and writes nothing but its caches in build/: the benchmark's JSON and tables
