@@ -57,7 +57,7 @@ MAX_BACKOFF = 60.0
 
 # What changes without saying anything that must be seen at once: left out when deciding
 # whether a status write is needed now (it goes with the next write, at the latest in the
-# policy's next refresh slot: controllers/refresh.py). The scale record has its own writes.
+# policy's next refresh: controllers/refresh.py). The scale record has its own writes.
 _VOLATILE = (
     "metrics",
     "learning",
@@ -423,7 +423,7 @@ class Evaluator:
         self, policy: types.ScalingPolicy, new: types.ScalingPolicyStatus, memory: PolicyMemory
     ) -> bool:
         """Write the evaluation's status, unless nothing but counters and times changed since
-        the last write and its refresh slot is not due (then it is only remembered)."""
+        the last write and no refresh is due (then it is only remembered)."""
         previous_write = memory.written or policy.status
         now = self.clock()
         memory.status = compact.shared(new)  # kept until the next evaluation

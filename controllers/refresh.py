@@ -1,37 +1,38 @@
-"""When a status that says nothing new is written anyway: once a minute, at the policy's own
-second of the minute.
+"""When a status that says nothing new is written anyway: about once a minute, in the
+policy's own half of the minute.
 
-Routine news (counters, times, the learner's progress) goes out with the next write, at the
-latest one STATUS_REFRESH_SECONDS slot later. Each policy's slots start at its own phase,
-taken from a hash of its uid, so a fleet's refreshes are spread over the whole minute. Timed
-only from the last write, they bunch: the policies found at start-up are all first written
-within one evaluation interval, and every refresh of theirs then falls in that quarter of the
-minute (a thousand writes and their watch events in 15 s, the queue behind them showing up as
-evaluation lag), for as long as the process runs.
+Routine news (counters, times, the learner's progress) goes out with the next write. With
+nothing new to say, a policy's status is refreshed a minute after its last write, at an
+evaluation that falls in its window: the half minute that starts at its phase, taken from a
+hash of its uid. Timed only from the last write, the refreshes bunched: the policies found at
+start-up are all first written within one evaluation interval, and every refresh of theirs then
+fell in that quarter of the minute (a thousand writes and their watch events in 15 s, and the
+queue behind them showing as evaluation lag), for as long as the process ran. The window
+spreads them over the minute; a policy whose evaluations never fall in its window (an interval
+of a minute or more) is refreshed two minutes after its last write.
 """
 
 from __future__ import annotations
 
-import math
 import zlib
 
 # At 1,000 policies: ≤ 17 routine status writes a second (docs/scaling.md).
 STATUS_REFRESH_SECONDS = 60.0
+WINDOW_SECONDS = STATUS_REFRESH_SECONDS / 2
+STALEST_SECONDS = 2 * STATUS_REFRESH_SECONDS
 
 
 def phase(uid: str) -> float:
-    """The policy's offset into the minute, in seconds: stable across restarts and replicas."""
+    """The start of the policy's window in the minute, in seconds: stable across restarts and
+    replicas."""
     return zlib.crc32(uid.encode()) / 2**32 * STATUS_REFRESH_SECONDS
 
 
 def due(written_at: float, now: float, offset: float) -> bool:
-    """Whether routine news written at `written_at` is to be refreshed at `now`: a slot
-    boundary of the policy has passed since, and at least half a slot (a write for news just
-    before the boundary is not followed by a refresh one evaluation later)."""
-    if now - written_at < STATUS_REFRESH_SECONDS / 2:
-        return False
-    return _slot(now, offset) > _slot(written_at, offset)
-
-
-def _slot(t: float, offset: float) -> int:
-    return math.floor((t - offset) / STATUS_REFRESH_SECONDS)
+    """Whether the status last written at `written_at` is to be refreshed at `now`."""
+    since = now - written_at
+    if since >= STALEST_SECONDS:
+        return True
+    return since >= STATUS_REFRESH_SECONDS and (now - offset) % STATUS_REFRESH_SECONDS < (
+        WINDOW_SECONDS
+    )

@@ -18,8 +18,8 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     await w.evaluate()
     await w.evaluate()  # the first two say new things (phase, first decision)
     settled = len(w.hub.writes)
-    # The policy's refresh slot starts 50 s from now: the next three evaluations are in it.
-    offset = (w.clock.now + 50.0) % refresh.STATUS_REFRESH_SECONDS
+    # The policy's window opens 90 s after the last write (105 s is in it).
+    offset = (w.clock.now + 90.0) % refresh.STATUS_REFRESH_SECONDS
     monkeypatch.setattr(refresh, "phase", lambda _uid: offset)
     essences: list[object] = []
     build = evaluation._essence
@@ -45,7 +45,7 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     assert len(w.hub.writes) == settled + 2
 
 
-async def test_routine_refreshes_keep_the_policys_second_of_the_minute(
+async def test_routine_refreshes_keep_the_policys_half_of_the_minute(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = harness.world(monkeypatch)
@@ -61,11 +61,10 @@ async def test_routine_refreshes_keep_the_policys_second_of_the_minute(
         if len(w.hub.writes) > writes:
             writes = len(w.hub.writes)
             times.append(w.clock.now)
-    # The first may come up to half a slot late (the last write was too recent at the
-    # boundary); from then on, one a minute, at the first evaluation past the boundary.
+    # A minute apart, each in the policy's window.
     assert len(times) >= 3
-    assert [b - a for a, b in itertools.pairwise(times)][1:] == [60.0] * (len(times) - 2)
-    assert all((t - offset) % refresh.STATUS_REFRESH_SECONDS < 15 for t in times[1:])
+    assert [b - a for a, b in itertools.pairwise(times)] == [60.0] * (len(times) - 1)
+    assert all((t - offset) % refresh.STATUS_REFRESH_SECONDS < 30 for t in times)
 
 
 def test_a_fleets_refreshes_are_spread_over_the_minute() -> None:
@@ -76,19 +75,20 @@ def test_a_fleets_refreshes_are_spread_over_the_minute() -> None:
 
 
 @pytest.mark.parametrize(
-    ("written_at", "now", "expected"),
+    ("written_at", "now", "offset", "expected"),
     [
-        (0.0, 59.0, False),  # the same slot
-        (0.0, 61.0, True),  # the next slot
-        (55.0, 70.0, False),  # past the boundary, but a write 15 s ago
-        (55.0, 86.0, True),  # half a slot after it
-        (61.0, 179.0, True),  # two slots on: once, not twice
+        (0.0, 59.0, 0.0, False),  # less than a minute
+        (0.0, 61.0, 0.0, True),  # a minute, in the window
+        (0.0, 95.0, 0.0, False),  # out of the window: wait for it
+        (0.0, 75.0, 40.0, False),
+        (0.0, 100.0, 40.0, True),
+        (0.0, 120.0, 40.0, True),  # never staler than two minutes
     ],
 )
-def test_a_refresh_is_due_once_per_slot_and_never_soon_after_a_write(
-    written_at: float, now: float, expected: bool
+def test_a_refresh_is_due_a_minute_after_the_last_write_in_the_policys_window(
+    written_at: float, now: float, offset: float, expected: bool
 ) -> None:
-    assert refresh.due(written_at, now, offset=0.0) is expected
+    assert refresh.due(written_at, now, offset) is expected
 
 
 def _status(**changes: object) -> object:
