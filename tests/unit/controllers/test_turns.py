@@ -153,39 +153,3 @@ async def test_the_q_tables_written_at_shutdown_take_turns_too(
     assert await w.rec.persist_all(5.0) == 20
     assert flight.peak == 3
     assert sorted(written) == sorted(f"p{i}" for i in range(20))
-
-
-async def test_the_interval_runs_from_the_evaluations_start(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    w = harness.world(monkeypatch)
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
-    waits: list[float] = []
-    enough = asyncio.Event()
-    real_wait_for = asyncio.wait_for
-
-    async def run_once(uid: str) -> float:
-        await asyncio.sleep(0.2)  # the evaluation takes 0.2 s
-        return 1.0  # and asks for the next one 1 s after it started
-
-    async def wait_for(awaitable: Any, timeout: float | None = None) -> Any:  # noqa: ASYNC109
-        if len(waits) >= 2:
-            enough.set()
-            return await real_wait_for(awaitable, timeout)
-        awaitable.close()
-        waits.append(timeout or 0.0)
-        raise TimeoutError
-
-    monkeypatch.setattr(w.rec, "run_once", run_once)
-    body = harness.body()
-    body["status"] = {"phase": "Learning"}
-    await w.rec.observe(body, lambda _: [])
-    monkeypatch.setattr(asyncio, "wait_for", wait_for)
-    try:
-        await real_wait_for(enough.wait(), timeout=10)
-    finally:
-        monkeypatch.setattr(asyncio, "wait_for", real_wait_for)
-        await w.rec.stop(5.0)
-    # Waited what was left of the second, not a whole one after the evaluation ended.
-    assert len(waits) == 2
-    assert all(0.0 <= wait <= 0.8 for wait in waits), waits
