@@ -6,7 +6,7 @@ local clusters, with kopf's state) objects, and a full collection took 0.5-1.8 s
 objects live as long as the process (imports, clients, the compiled graph) or as long as their
 policy (its learner, parsed spec, loop). Frozen (`gc.freeze`), they are left out of every
 collection: only what the evaluations replace is scanned (about 95k objects at 1,000 policies,
-not growing with time), a third of the pause (docs/scaling.md, "Lag").
+not growing with time), a third of the pause (docs/scaling.md, "Lag round").
 
 Frozen objects are still freed when their last reference goes; only cyclic garbage among them
 would stay, so once an hour everything is thawed, collected once and frozen again.
