@@ -225,6 +225,8 @@ def _measure(
 
     say(f"[N={n}] measuring {opts.window:.0f}s of steady state")
     pids["operator"] = first.pid
+    if opts.takeover:  # a warm standby follows the fleet: what that costs the machine
+        pids["standby"] = operators[1].pid
     meter = probe.CpuMeter(dict(pids))
     servers_before, op_before = servers.scrape(), first.metrics()
     prom_before = probe.fetch(f"{prometheus.url}/metrics")
@@ -303,6 +305,8 @@ def _steady(
         ),
         "operator_cores": round(cores.get("operator", 0.0), 3),
         "operator_rss_mb": round(peak_rss.get("operator", 0) / 2**20, 1),
+        "standby_cores": round(cores["standby"], 3) if "standby" in cores else None,
+        "standby_rss_mb": round(peak_rss["standby"] / 2**20, 1) if "standby" in peak_rss else None,
         "apiserver_cores": round(apiservers, 3),
         "cores": {k: round(v, 3) for k, v in sorted(cores.items())},
         "requests": requests,

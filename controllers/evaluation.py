@@ -480,8 +480,9 @@ class Evaluator:
             instance=self.identity,
         )
 
-    async def reject(self, body: Mapping[str, Any], exc: pydantic.ValidationError) -> None:
-        """A body the models refuse (the schema should have): phase Error, never a crash."""
+    async def reject(self, body: Mapping[str, Any], exc: pydantic.ValidationError) -> bool:
+        """A body the models refuse (the schema should have): phase Error, never a crash.
+        False when it could not be written (a standby, a failed write): report it again."""
         meta = body.get("metadata", {})
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -498,7 +499,7 @@ class Evaluator:
         )
         patch = {"phase": "Error", "conditions": [ready.to_json_dict()]}
         if not self.may_write():
-            return
+            return False
         try:
             await policies.patch_status(
                 self.clients.hub,
@@ -509,6 +510,8 @@ class Evaluator:
             )
         except errors.ClientError as write_error:
             logger.warning("could not record the invalid spec: %s", write_error)
+            return False
+        return True
 
     def _count(
         self,

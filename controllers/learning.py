@@ -13,6 +13,9 @@ Learning, unless the policy's own spec opts in to carry a warm-start table's pro
 (`warmStart.carryPromotion`), which the conditions and an Event then say. Reading and
 decoding a table runs in a worker thread, never on the event loop.
 
+A standby (leader election) reads the tables as they are written (`prepare`, `versions`), so
+the instance that takes over has them already and re-reads only those written since.
+
 A table is read once when the operator adopts a policy and written at most once per
 `aiConfig.persistIntervalSeconds` (only when it changed), and when the operator stops; a
 write that fails is retried at every evaluation until one succeeds, and the condition
@@ -26,8 +29,10 @@ and writing until it can, so it is never overwritten.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import datetime
+import functools
 import hashlib
 import io
 import logging
@@ -46,6 +51,17 @@ KEY = "qtable.npz"
 MIN_PERSIST_SECONDS = 10
 PROMOTION_CARRIED_OVER = "PromotionCarriedOver"
 LABELS = {"app.kubernetes.io/managed-by": "nimbusguard", "app.kubernetes.io/component": "qtable"}
+SELECTOR = ",".join(f"{k}={v}" for k, v in sorted(LABELS.items()))
+
+
+# One decoding thread: numpy reads each array's header with `ast.literal_eval`, and CPython
+# 3.11's AST state is not safe for two threads at once ("SystemError: AST constructor
+# recursion depth mismatch", seen when a takeover restored hundreds of tables on the default
+# executor's threads). One thread also keeps the decoding from taking the GIL from the event
+# loop more than one thread's worth.
+@functools.cache
+def _decoding_thread() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qtable-decode")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,13 +100,16 @@ async def _restore(
     carry_promotion: bool = False,
 ) -> learner.QLearner:
     """Decode a table off the event loop (a crafted one must not stall every policy)."""
-    return await asyncio.to_thread(
-        runtime_.restore_learner,
-        rt.key,
-        spec,
-        data,
-        warm_start=warm_start,
-        carry_promotion=carry_promotion,
+    return await asyncio.get_running_loop().run_in_executor(
+        _decoding_thread(),
+        functools.partial(
+            runtime_.restore_learner,
+            rt.key,
+            spec,
+            data,
+            warm_start=warm_start,
+            carry_promotion=carry_promotion,
+        ),
     )
 
 
@@ -139,6 +158,34 @@ async def load(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRun
             cond.QTABLE_LOADED, True, "NewQTable", f"a new Q-table ({store.namespace}/{name})"
         )
     )
+
+
+async def prepare(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRuntime) -> str:
+    """A standby's read of the policy's own table, before it may act: the stored learner is
+    restored (and `rt` marked ready) and its resourceVersion returned; "" when there is
+    nothing to restore yet. Read only: a missing, unreadable or warm-start table is left to
+    `load` once this instance leads, which writes what it has to (a quarantine, a new table)
+    and reports it. Raises errors.ClientError when the API cannot answer."""
+    try:
+        stored = await qtables.read(store.api, store.namespace, store.name(policy), KEY)
+    except errors.ClientError as exc:
+        if exc.reason in ("QTableMissingKey", "QTableUndecodable"):
+            return ""
+        raise
+    if stored is None:
+        return ""
+    try:
+        restored = await _restore(rt, policy.spec, stored.data, warm_start=False)
+    except qtable.QTableError:
+        return ""
+    rt.learner, rt.learner_ready, rt.table_stored = restored, True, True
+    rt.persisted_digest = content_digest(stored.data)
+    return stored.version
+
+
+async def versions(store: Store) -> dict[str, str]:
+    """ConfigMap name → resourceVersion of every policy table in the operator's namespace."""
+    return await qtables.versions(store.api, store.namespace, SELECTOR)
 
 
 async def _quarantine(

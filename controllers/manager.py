@@ -1,9 +1,12 @@
 """Run the operator: clients, the health/metrics server, leader election, then kopf.
 
-With leader election on, an instance that is not the leader stays a ready standby and does
-not start kopf at all: one process watches and acts, never two (kopf's own peering freezes
-operators of equal priority instead of electing one). A leader that cannot renew its Lease
-stops kopf and exits non-zero, so its pod restarts as a standby.
+With leader election on, an instance that is not the leader is a ready, warm standby: it
+runs kopf's watch and the policy loops, and reads the Q-tables as they are written, but
+evaluates and writes nothing until it holds the Lease (the reconciler's `take_over`). So one
+process acts, never two (kopf's own peering freezes operators of equal priority instead of
+electing one), and the one that takes over evaluates every policy within an interval, at its
+own place in it. A leader that cannot renew its Lease stops and exits non-zero, so its pod
+restarts as a standby.
 """
 
 from __future__ import annotations
@@ -130,7 +133,6 @@ async def run(cfg: st.Settings) -> int:
         )
         probe = asyncio.create_task(_probe_hub(clients.hub, readiness), name="hub-probe")
         elector: leases.LeaderElector | None = None
-        holding: asyncio.Task[None] | None = None
         # Compiled before leading: it takes CPU time a leader needs for its renewals.
         compiled = graph.build()
         collector = collector_.Collector(metrics)
@@ -140,23 +142,14 @@ async def run(cfg: st.Settings) -> int:
                 readiness.role = "leader"  # of its shards; sharding.py decides which
             elif cfg.leader_elect:
                 elector = _leader_elector(cfg, clients)
-                if not await _first(clients.in_lease_loop(elector.acquire()), shutdown.wait()):
-                    return 0
-                # Renew from now on: anything slow before the first renewal would close the
-                # fence (the renew deadline counts from the acquiring write).
-                holding = asyncio.create_task(clients.in_lease_loop(elector.hold()), name="lease")
-                readiness.role = "leader"
-                metrics.leader.set(1)
             return await _operate(
-                cfg, clients, permits, metrics, readiness, elector, shutdown, compiled, holding
+                cfg, clients, permits, metrics, readiness, elector, shutdown, compiled
             )
         finally:
             collector.uninstall()
-            for task in (probe, holding):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await probe
             if elector is not None:
                 await clients.in_lease_loop(elector.release())
             metrics.leader.set(0)
@@ -203,21 +196,6 @@ async def _lease_thread(cfg: st.Settings) -> AsyncIterator[loop_thread.LoopThrea
         return
     async with loop_thread.running("leases") as thread:
         yield thread
-
-
-async def _first(primary: Any, stop: Any) -> bool:
-    """Await `primary` unless `stop` finishes first; True when `primary` finished."""
-    main = asyncio.ensure_future(primary)
-    stopper = asyncio.ensure_future(stop)
-    done, pending = await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if main in done:
-        main.result()
-        return True
-    return False
 
 
 async def _forever() -> None:
@@ -275,7 +253,6 @@ async def _operate(
     elector: leases.LeaderElector | None,
     shutdown: asyncio.Event,
     compiled: graph.Compiled | None = None,
-    holding: asyncio.Task[None] | None = None,
 ) -> int:
     sharded = _shard_leases(cfg, clients, metrics) if cfg.shards else None
     reconciler = reconciler_.Reconciler(
@@ -289,6 +266,7 @@ async def _operate(
         owns=sharded.owns if sharded else (lambda _: True),
         handed_over=sharded.handed_over if sharded else (lambda _: None),
         max_concurrent=cfg.max_concurrent_evaluations,
+        standby=elector is not None,
     )
     if sharded is not None:
         # The rounds run on the Lease thread; the loops they stop and count live on this one.
@@ -340,9 +318,27 @@ async def _operate(
     watching = asyncio.create_task(mark_watching(), name="ready-flag")
     sweeping = asyncio.create_task(reconciler.sweep_forever(list_uids), name="sweep")
     freezing = asyncio.create_task(collector_.keep_frozen(), name="gc-freeze")
-    if holding is None:  # the single leader's renewals already run (started when it led)
-        renewing = elector.hold() if elector else sharded.run() if sharded else _forever()
-        holding = asyncio.create_task(clients.in_lease_loop(renewing), name="lease")
+    following = asyncio.create_task(reconciler.follow_tables(), name="follow-tables")
+    taking_over: list[asyncio.Task[None]] = []
+    if elector is not None:
+        here = asyncio.get_running_loop()
+
+        def led() -> None:  # on this loop, once the Lease thread acquired the Lease
+            readiness.role = "leader"
+            metrics.leader.set(1)
+            taking_over.append(asyncio.create_task(reconciler.take_over(), name="take-over"))
+
+        async def lead() -> None:
+            await elector.acquire()
+            here.call_soon_threadsafe(led)
+            # Renew from now on: anything slow before the first renewal would close the fence
+            # (the renew deadline counts from the acquiring write).
+            await elector.hold()
+
+        renewing = lead()
+    else:
+        renewing = sharded.run() if sharded else _forever()
+    holding = asyncio.create_task(clients.in_lease_loop(renewing), name="lease")
     stopping = asyncio.create_task(shutdown.wait(), name="shutdown")
     exit_code = 0
     try:
@@ -357,11 +353,18 @@ async def _operate(
             exit_code = 1
     finally:
         readiness.watching = False
-        # The Lease is still renewed (holding runs) while the loops stop.
+        if elector is not None and not taking_over:
+            # A standby that never led stops trying at once: taking the Lease while it winds
+            # down would hand it over twice for nothing.
+            holding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await holding
+        # A leader's Lease is still renewed (holding runs) while the loops stop.
         await wind_down(reconciler, stop_flag, operator, shutdown_deadline(cfg))
-        for task in (holding, stopping, watching, sweeping, freezing):
+        tasks = (holding, stopping, watching, sweeping, freezing, following, *taking_over)
+        for task in tasks:
             task.cancel()
-        for task in (holding, stopping, watching, sweeping, freezing):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if sharded is not None:  # the loops are stopped: hand the shards over at once

@@ -6,6 +6,12 @@ One `Reconciler` per operator process, fed by the kopf handlers (controllers/han
     forget  (DELETED, or missing from a periodic LIST: `sweep`) → the loop is cancelled
     stop    (shutdown / lost Lease) → every loop cancelled at once; nothing starts again
 
+A standby (leader election) runs the same loops without evaluating: each reads its policy's
+Q-table as it is written (`prepare`, against the tables' resourceVersions listed every
+TABLES_SECONDS), so that on `take_over` the new leader re-reads only the tables written since
+and every policy's next evaluation comes at its own place in the interval, as the previous
+leader's did, rather than all at once after a listing and a thousand table reads.
+
 Each policy is evaluated by its own task, one evaluation at a time (its runtime's lock). The
 evaluation itself is controllers/evaluation.py; ownership checks controllers/claims.py; the
 write-ahead scale record controllers/intents.py.
@@ -35,7 +41,7 @@ from controllers import (
     observability,
     permits as permits_,
 )
-from nimbusguard.clients import errors, kube
+from nimbusguard.clients import errors, kube, qtables
 from nimbusguard.workflow import graph as graph_, runtime as runtime_
 
 logger = logging.getLogger(__name__)
@@ -55,6 +61,9 @@ LAGGING_SECONDS = 5.0
 # every policy in flight, its requests queue for the event loop and the connection pool until
 # they time out, and the failed writes and their retries are more load (docs/scaling.md).
 MAX_CONCURRENT = 32
+# How often a standby lists the Q-tables' resourceVersions to find those written since it
+# read them (a metadata-only LIST; the tables found changed are read at their loop's next tick).
+TABLES_SECONDS = 30.0
 # The policy the current task evaluates: its writes are fenced by its shard as well as by the
 # leader Lease (a task evaluates one policy at a time; see Reconciler.fence).
 _EVALUATING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -77,8 +86,17 @@ class Reconciler:
         owns: Callable[[str], bool] = lambda _: True,
         handed_over: Callable[[str], float | None] = lambda _: None,
         max_concurrent: int = MAX_CONCURRENT,
+        standby: bool = False,
     ) -> None:
         self.metrics = metrics
+        # Set once this instance may evaluate: at once, or for a standby at `take_over`.
+        self.acting = asyncio.Event()
+        if not standby:
+            self.acting.set()
+        # What a standby read: policy uid → resourceVersion of the table it restored, and the
+        # tables' newest resourceVersions (ConfigMap name → version) as last listed.
+        self._prepared: dict[str, str] = {}
+        self._listed: dict[str, str] = {}
         # Turns to evaluate: a policy waits here past its due time, which is its lag.
         self.turns = asyncio.Semaphore(max_concurrent)
         # Whether this instance evaluates a policy (uid): a hook for sharding; all by default.
@@ -141,9 +159,10 @@ class Reconciler:
         try:
             policy = types.ScalingPolicy.model_validate(dict(body))
         except pydantic.ValidationError as exc:
-            if self._rejected.get(uid) != meta.get("generation"):
+            if self._rejected.get(uid) != meta.get("generation") and await self.evaluator.reject(
+                body, exc
+            ):
                 self._rejected[uid] = meta.get("generation")
-                await self.evaluator.reject(body, exc)
             return
         self._rejected.pop(uid, None)
         self.ownership.seen(uid)
@@ -156,9 +175,13 @@ class Reconciler:
             self._loop(uid, initial), name=f"evaluate {memory.runtime.key}"
         )
 
+    def standing_by(self) -> bool:
+        """A standby: it follows the policies and their tables, and evaluates nothing."""
+        return not self.acting.is_set()
+
     def _count_one(self, uid: str) -> None:
         """A policy was remembered or forgotten: update the owned-policies gauge for it alone."""
-        if uid in self._memory and self.owns(uid):
+        if uid in self._memory and self.owns(uid) and not self.standing_by():
             self._owned.add(uid)
         else:
             self._owned.discard(uid)
@@ -166,7 +189,8 @@ class Reconciler:
 
     def _count_owned(self) -> None:
         """Recount every policy: the shards held changed, so any of them may have moved."""
-        self._owned = {uid for uid in self._memory if self.owns(uid)}
+        acting = not self.standing_by()
+        self._owned = {uid for uid in self._memory if acting and self.owns(uid)}
         self.metrics.owned_policies.set(len(self._owned))
 
     async def _loop(self, uid: str, initial: types.ScalingPolicy | None = None) -> None:
@@ -177,7 +201,8 @@ class Reconciler:
         memory = self._memory.get(uid)
         if memory is None:
             return
-        if initial is not None and self.owns(uid):  # another shard's: its holder writes it
+        # Another shard's is written by its holder; a standby's by the leader.
+        if initial is not None and self.owns(uid) and not self.standing_by():
             async with self.turns, memory.runtime.lock:
                 try:
                     await self.evaluator.write(
@@ -192,6 +217,9 @@ class Reconciler:
             if not self.owns(uid):  # another replica's shard: look again one interval later
                 self.cadence.forget(uid)
                 delay = min(MAX_BACKOFF, _interval(memory.body))
+            elif self.standing_by():
+                await self._prepare(uid, memory)
+                delay = _interval(memory.body)
             elif (settle := self._settling(uid, memory)) > 0:
                 delay = settle
             else:
@@ -209,6 +237,72 @@ class Reconciler:
             # includes each evaluation's own duration.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(memory.wake.wait(), timeout=delay)
+
+    async def _prepare(self, uid: str, memory: evaluation.PolicyMemory) -> None:
+        """A standby's tick: read the policy's table when the last listing shows a version
+        other than the one restored (or none restored yet). Not a turn's worth of evaluation,
+        but a read and a decode: it takes a turn, so a standby starting next to a thousand
+        policies reads at most `max_concurrent` tables at once."""
+        listed = self._listed.get(qtables.table_name(uid))
+        if listed is None or self._prepared.get(uid) == listed:
+            return  # nothing stored yet (the leader writes it), or read at this version
+        try:
+            policy = self._parse(memory)
+        except pydantic.ValidationError:
+            return  # reported by the leader; nothing to prepare
+        async with self.turns, memory.runtime.lock:
+            if self._memory.get(uid) is not memory or not self.standing_by():
+                return  # forgotten, or took over while this waited: `load` reads it then
+            try:
+                version = await learning.prepare(self.evaluator.store, policy, memory.runtime)
+            except errors.ClientError as exc:
+                logger.info("standby: Q-table of %s not read: %s", memory.runtime.key, exc)
+                return
+            if not self.standing_by():  # took over during the read: it may be older
+                memory.runtime.learner_ready = False
+            elif version:
+                self._prepared[uid] = version
+
+    async def follow_tables(self, period: float = TABLES_SECONDS) -> None:
+        """While standing by, list the tables' resourceVersions every `period` seconds (the
+        loops read the changed ones); returns once this instance acts."""
+        while self.standing_by():
+            try:
+                self._listed = await learning.versions(self.evaluator.store)
+            except errors.ClientError as exc:
+                logger.warning("standby: could not list the Q-tables: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.acting.wait(), timeout=period)
+
+    async def take_over(self) -> None:
+        """This instance leads now: keep each table read while standing by only if it is
+        still the stored version (the previous leader may have written it since; it can no
+        longer write once this one leads), then evaluate. A table not kept, or every one when
+        the listing fails, is read by the policy's first evaluation, as at a cold start."""
+        try:
+            listed: dict[str, str] | None = await learning.versions(self.evaluator.store)
+        except errors.ClientError as exc:
+            logger.warning("took over; the Q-tables read while standing by are read again: %s", exc)
+            listed = None
+        kept = 0
+        for uid, version in self._prepared.items():
+            memory = self._memory.get(uid)
+            if memory is None:
+                continue
+            if listed is not None and listed.get(qtables.table_name(uid)) == version:
+                kept += 1
+            else:
+                memory.runtime.learner_ready = False
+        logger.info(
+            "took over %d policies; %d of %d Q-tables read while standing by are current",
+            len(self._memory),
+            kept,
+            len(self._prepared),
+        )
+        self._prepared.clear()
+        self._listed = {}
+        self.acting.set()
+        self._count_owned()
 
     def _settling(self, uid: str, memory: evaluation.PolicyMemory) -> float:
         """Seconds to hold back the first evaluation of a policy whose shard another replica
@@ -320,6 +414,7 @@ class Reconciler:
         key = f"{meta.get('namespace')}/{meta.get('name')}"
         memory = self._memory.pop(uid, None)
         self._rejected.pop(uid, None)
+        self._prepared.pop(uid, None)
         self.ownership.gone(uid)
         self.cadence.forget(uid)
         self._count_one(uid)
@@ -356,6 +451,8 @@ class Reconciler:
         written after the Lease is lost could overwrite the new leader's. At most as many at
         once as evaluations (`turns`, free once the loops stopped): a thousand tables parsed,
         serialized and queued for the connection pool at once were the process's peak."""
+        if self.standing_by():
+            return 0  # never led: the tables are the leader's
         if not self.may_write():
             logger.warning("not writing the Q-tables: this instance no longer holds the Lease")
             return 0
@@ -393,20 +490,14 @@ class Reconciler:
         """Evaluate one adopted policy now; returns the seconds until the next evaluation."""
         uid = body["metadata"]["uid"]
         memory = self._memory.get(uid)
-        parsed = memory.parsed if memory is not None else None
-        if parsed is not None and parsed[0] is body:
-            policy = parsed[1]  # no watch event since the last evaluation: the same body
-        else:
-            try:
-                policy = types.ScalingPolicy.model_validate(dict(body))
-            except pydantic.ValidationError as exc:
-                if self._rejected.get(uid) != body["metadata"].get("generation"):
-                    self._rejected[uid] = body["metadata"].get("generation")
-                    await self.evaluator.reject(body, exc)
-                return MAX_BACKOFF
-            if memory is not None:
-                memory.parsed = (body, compact.shared(policy))
         if memory is None:  # forgotten meanwhile
+            return MAX_BACKOFF
+        try:
+            policy = self._parse(memory, body)
+        except pydantic.ValidationError as exc:
+            generation = body["metadata"].get("generation")
+            if self._rejected.get(uid) != generation and await self.evaluator.reject(body, exc):
+                self._rejected[uid] = generation
             return MAX_BACKOFF
         if not self.owns(uid):  # another shard's policy: nothing at all
             return min(MAX_BACKOFF, float(policy.spec.scaling.evaluation_interval))
@@ -427,6 +518,21 @@ class Reconciler:
         return delay
 
     # -- pieces ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _parse(
+        memory: evaluation.PolicyMemory, body: Mapping[str, Any] | None = None
+    ) -> types.ScalingPolicy:
+        """The policy model of `body` (the newest kept one by default), parsed once per body:
+        no watch event since the last parse, the same model (models are never changed in
+        place). Raises pydantic.ValidationError."""
+        body = memory.body if body is None else body
+        parsed = memory.parsed
+        if parsed is not None and parsed[0] is body:
+            return parsed[1]
+        policy = types.ScalingPolicy.model_validate(dict(body))
+        memory.parsed = (body, compact.shared(policy))
+        return policy
 
     def _remember(self, uid: str, policy: types.ScalingPolicy) -> evaluation.PolicyMemory:
         memory = self._memory.get(uid)

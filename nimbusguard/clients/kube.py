@@ -376,6 +376,48 @@ async def call_json(
     return data
 
 
+# A LIST of metadata only (PartialObjectMetadataList), in pages: for callers that need names,
+# uids or resourceVersions, not a thousand full objects (about 16 MB of JSON for policies).
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+LIST_PAGE = 250
+LIST_TIMEOUT = 30.0
+
+
+async def metadata_pages(
+    fn: Callable[..., Awaitable[Any]], *args: Any, what: str, **kwargs: Any
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The items' metadata of a LIST (`fn`, a `*_without_preload_content` list method), one
+    page at a time. A page whose items or continue token are malformed fails the whole LIST
+    (InvalidResponse): a caller acting on a partial listing could drop live objects."""
+    token: str | None = None
+    while True:
+        page = await call_json(
+            fn,
+            *args,
+            limit=LIST_PAGE,
+            _continue=token,
+            _headers={"Accept": METADATA_ONLY},
+            timeout=LIST_TIMEOUT,
+            **kwargs,
+        )
+        items = page.get("items") or []
+        metas = [i.get("metadata") if isinstance(i, dict) else None for i in items]
+        if not isinstance(items, list) or not all(isinstance(m, dict) for m in metas):
+            raise errors.ClientError(
+                f"a LIST of {what} answered an item without metadata", reason="InvalidResponse"
+            )
+        yield [m for m in metas if isinstance(m, dict)]  # all of them, checked above
+        meta = page.get("metadata")
+        token = meta.get("continue") or None if isinstance(meta, dict) else None
+        if token is not None and not isinstance(token, str):
+            raise errors.ClientError(
+                f"a LIST of {what} answered a continue token that is not a string",
+                reason="InvalidResponse",
+            )
+        if token is None:
+            return
+
+
 @contextlib.asynccontextmanager
 async def clients(
     hub: HubConfig,

@@ -10,7 +10,6 @@ from api.v1 import groupversion_info as gv
 from nimbusguard.clients import errors, kube
 
 FIELD_MANAGER = "nimbusguard"
-LIST_TIMEOUT = 30.0
 
 
 async def get(api: k8s.ApiClient, namespace: str, name: str) -> dict[str, Any]:
@@ -22,73 +21,38 @@ async def get(api: k8s.ApiClient, namespace: str, name: str) -> dict[str, Any]:
     return result
 
 
-# A LIST of metadata only (PartialObjectMetadataList), in pages: the uids are all it is for,
-# and a full LIST of 1,000 policies is about 16 MB of JSON decoded at once every minute.
-_METADATA_ONLY = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
-LIST_PAGE = 250
+# kopf's listings page as the sweep's do (controllers/handlers.py).
+LIST_PAGE = kube.LIST_PAGE
 
 
 async def list_uids(api: k8s.ApiClient, namespaces: tuple[str, ...] = ()) -> set[str]:
     """The uids of every ScalingPolicy now (in `namespaces`, or all): a quorum LIST (paged,
     one consistent snapshot per namespace), the truth a watch that relisted after a gap may
-    have lost deletions from. Only metadata is asked for."""
+    have lost deletions from. Only metadata is asked for; an item without a uid fails the
+    whole LIST (InvalidResponse), since a set missing a live policy would make the sweep stop
+    that policy's evaluations."""
     custom = k8s.CustomObjectsApi(api)
     uids: set[str] = set()
     for namespace in namespaces or (None,):
-        token: str | None = None
-        while True:
-            page_args: dict[str, Any] = {
-                "limit": LIST_PAGE,
-                "_continue": token,
-                "_headers": {"Accept": _METADATA_ONLY},
-                "timeout": LIST_TIMEOUT,
-            }
-            if namespace is None:
-                page = await kube.call_json(
-                    custom.list_cluster_custom_object_without_preload_content,
-                    gv.GROUP,
-                    gv.VERSION,
-                    gv.PLURAL,
-                    **page_args,
-                )
-            else:
-                page = await kube.call_json(
-                    custom.list_namespaced_custom_object_without_preload_content,
-                    gv.GROUP,
-                    gv.VERSION,
-                    namespace,
-                    gv.PLURAL,
-                    **page_args,
-                )
-            uids |= _page_uids(page)
-            meta = page.get("metadata")
-            token = meta.get("continue") or None if isinstance(meta, dict) else None
-            if token is not None and not isinstance(token, str):
+        if namespace is None:
+            pages = kube.metadata_pages(
+                custom.list_cluster_custom_object_without_preload_content,
+                gv.GROUP, gv.VERSION, gv.PLURAL, what="ScalingPolicies",
+            )  # fmt: skip
+        else:
+            pages = kube.metadata_pages(
+                custom.list_namespaced_custom_object_without_preload_content,
+                gv.GROUP, gv.VERSION, namespace, gv.PLURAL, what="ScalingPolicies",
+            )  # fmt: skip
+        async for metas in pages:
+            found = [meta.get("uid") for meta in metas]
+            if not all(isinstance(uid, str) and uid for uid in found):
                 raise errors.ClientError(
-                    "a LIST of ScalingPolicies answered a continue token that is not a string",
+                    "a LIST of ScalingPolicies answered an item without a uid",
                     reason="InvalidResponse",
                 )
-            if token is None:
-                break
+            uids.update(str(uid) for uid in found)
     return uids
-
-
-def _page_uids(page: dict[str, Any]) -> set[str]:
-    """A page's uids; an item without one fails the whole LIST (InvalidResponse), since a
-    set missing a live policy would make the sweep stop that policy's evaluations."""
-    items = page.get("items") or []
-    found = [_uid(item) for item in (items if isinstance(items, list) else [None])]
-    if not all(isinstance(uid, str) and uid for uid in found):
-        raise errors.ClientError(
-            "a LIST of ScalingPolicies answered an item without a uid", reason="InvalidResponse"
-        )
-    return set(found)  # all non-empty strings, checked above
-
-
-def _uid(item: Any) -> Any:
-    """The item's uid, or None when the item or its metadata is not an object."""
-    meta = item.get("metadata") if isinstance(item, dict) else None
-    return meta.get("uid") if isinstance(meta, dict) else None
 
 
 async def patch_status(

@@ -45,6 +45,14 @@ def legacy_name(policy_name: str) -> str:
     return f"{policy_name[: 253 - len('-qtable')]}-qtable"
 
 
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """A table as read: its bytes and the ConfigMap's resourceVersion they came with."""
+
+    data: bytes
+    version: str
+
+
 async def load(
     api: k8s.ApiClient, namespace: str, name: str, key: str, *, owner_uid: str | None = None
 ) -> bytes | None:
@@ -54,6 +62,14 @@ async def load(
     A ConfigMap that exists but lacks the key, or holds undecodable data, raises
     errors.ClientError with reason QTableMissingKey / QTableUndecodable.
     """
+    stored = await read(api, namespace, name, key, owner_uid=owner_uid)
+    return None if stored is None else stored.data
+
+
+async def read(
+    api: k8s.ApiClient, namespace: str, name: str, key: str, *, owner_uid: str | None = None
+) -> Stored | None:
+    """`load`, with the resourceVersion the bytes were read at."""
     cm = await configmaps.read(api, namespace, name)
     if cm is None:
         return None
@@ -67,12 +83,31 @@ async def load(
             f"ConfigMap {namespace}/{name} has no binaryData key {key!r}", reason="QTableMissingKey"
         )
     try:
-        return base64.b64decode(binary[key], validate=True)
+        data = base64.b64decode(binary[key], validate=True)
     except (ValueError, TypeError) as exc:
         raise errors.ClientError(
             f"ConfigMap {namespace}/{name} key {key!r} is not valid base64",
             reason="QTableUndecodable",
         ) from exc
+    return Stored(data, str(cm.metadata.resource_version or ""))
+
+
+async def versions(api: k8s.ApiClient, namespace: str, selector: str) -> dict[str, str]:
+    """name → resourceVersion of every ConfigMap in `namespace` matching `selector`: which
+    tables were written since they were read, without reading a single table."""
+    core = k8s.CoreV1Api(api)
+    found: dict[str, str] = {}
+    async for metas in kube.metadata_pages(
+        core.list_namespaced_config_map_without_preload_content,
+        namespace,
+        label_selector=selector,
+        what="ConfigMaps",
+    ):
+        for meta in metas:
+            name, version = meta.get("name"), meta.get("resourceVersion")
+            if isinstance(name, str) and isinstance(version, str):
+                found[name] = version
+    return found
 
 
 def _metadata(

@@ -1,5 +1,6 @@
-"""The sweep's LIST of policy uids through the real client against a local HTTP server: in
-pages, metadata only, every page read, per namespace when restricted."""
+"""Metadata-only LISTs through the real client against a local HTTP server: the sweep's policy
+uids (in pages, every page read, per namespace when restricted) and a standby's Q-table
+versions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from aiohttp import web
 from kubernetes.aio import client as k8s
 
-from nimbusguard.clients import errors, policies
+from nimbusguard.clients import errors, policies, qtables
 
 
 class ListServer:
@@ -126,4 +127,41 @@ async def test_a_continue_token_that_is_not_a_string_fails_the_list(
 
     with pytest.raises(errors.ClientError) as raised:
         await policies.list_uids(api)
+    assert raised.value.reason == "InvalidResponse"
+
+
+async def test_the_table_versions_are_listed_by_label_in_pages(
+    listed: tuple[ListServer, k8s.ApiClient],
+) -> None:
+    server, api = listed
+
+    def page(versions: dict[str, str], token: str = "") -> dict[str, Any]:
+        items = [{"metadata": {"name": n, "resourceVersion": v}} for n, v in versions.items()]
+        return {
+            "kind": "PartialObjectMetadataList",
+            "metadata": {"continue": token},
+            "items": items,
+        }
+
+    server.pages += [(200, page({"t-a": "11", "t-b": "12"}, "t1")), (200, page({"t-c": "9"}))]
+
+    found = await qtables.versions(api, "nimbusguard-system", "component=qtable")
+
+    assert found == {"t-a": "11", "t-b": "12", "t-c": "9"}
+    assert [path for path, _, _ in server.requests] == [
+        "/api/v1/namespaces/nimbusguard-system/configmaps"
+    ] * 2
+    assert all(q["labelSelector"] == "component=qtable" for _, q, _ in server.requests)
+    assert all("as=PartialObjectMetadataList" in accept for _, _, accept in server.requests)
+
+
+async def test_a_malformed_table_listing_fails_whole(
+    listed: tuple[ListServer, k8s.ApiClient],
+) -> None:
+    """A malformed answer fails the listing, as the sweep's does: nothing is half-used."""
+    server, api = listed
+    server.pages.append((200, {"items": [{"metadata": {"name": "t-a"}}, "not an object"]}))
+
+    with pytest.raises(errors.ClientError) as raised:
+        await qtables.versions(api, "nimbusguard-system", "component=qtable")
     assert raised.value.reason == "InvalidResponse"

@@ -4,10 +4,13 @@ ConfigMap call goes through `kube.call`), so the tests see namespaces and owners
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import math
+import threading
+import time
 import types as pytypes
 from typing import Any
 
@@ -16,7 +19,7 @@ import pytest
 
 from api.v1 import scalingpolicy_types as types
 from controllers import learning
-from nimbusguard.clients import errors, kube, workloads
+from nimbusguard.clients import errors, kube, qtables, workloads
 from nimbusguard.workflow import graph, runtime, state as wst
 from tests.unit.slow_target import SlowTarget
 
@@ -42,7 +45,10 @@ def _object(body: dict[str, Any]) -> Any:
     ]
     return pytypes.SimpleNamespace(
         metadata=pytypes.SimpleNamespace(
-            name=meta["name"], labels=meta.get("labels") or {}, owner_references=refs
+            name=meta["name"],
+            labels=meta.get("labels") or {},
+            owner_references=refs,
+            resource_version=meta.get("resourceVersion"),
         ),
         data=body.get("data"),
         binary_data=body.get("binaryData"),
@@ -57,15 +63,19 @@ class Cluster:
         self.fail: errors.ClientError | None = None
         self.writes: list[tuple[str, str]] = []
         self.verbs: list[str] = []  # every write request, answered or refused
+        self.version = 0  # the etcd revision: every write of a map gets a new resourceVersion
+
+    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
 
     def put(self, namespace: str, name: str, data: bytes, owner_uid: str | None = None) -> None:
         meta: dict[str, Any] = {"name": name}
         if owner_uid is not None:
             meta["ownerReferences"] = [{"uid": owner_uid, "controller": True}]
-        self.maps[(namespace, name)] = {
-            "metadata": meta,
-            "binaryData": {"qtable.npz": base64.b64encode(data).decode()},
-        }
+        self.maps[(namespace, name)] = self._stamp(
+            {"metadata": meta, "binaryData": {"qtable.npz": base64.b64encode(data).decode()}}
+        )
 
     def blob(self, namespace: str, name: str) -> bytes:
         return base64.b64decode(self.maps[(namespace, name)]["binaryData"]["qtable.npz"])
@@ -90,7 +100,7 @@ class Cluster:
                 name = body["metadata"]["name"]
                 if (namespace, name) in self.maps:
                     raise errors.ApiError(409, "already exists")
-            self.maps[(namespace, name)] = body
+            self.maps[(namespace, name)] = self._stamp(body)
             self.writes.append((namespace, name))
             return None
         if method == "list_namespaced_config_map":
@@ -213,6 +223,72 @@ async def test_a_table_that_cannot_be_read_yet_is_never_overwritten(cluster: Clu
     rt.dirty = True
     assert await learning.persist(STORE, POLICY, rt, now=1e9, force=True) is False
     assert cluster.writes == []
+
+
+async def test_a_standby_restores_the_stored_table_and_writes_nothing(cluster: Cluster) -> None:
+    cluster.put(OPERATOR_NS, OWN, _active_table(321))
+    rt = _rt()
+    version = await learning.prepare(STORE, POLICY, rt)
+    assert version == cluster.maps[(OPERATOR_NS, OWN)]["metadata"]["resourceVersion"]
+    assert rt.learner_ready and rt.learner.decisions == 321 and rt.learner.phase == "Active"
+    rt.dirty = True  # an evaluation that learned nothing new still writes nothing
+    assert not await learning.persist(STORE, POLICY, rt, now=1e9, force=True)
+    assert cluster.verbs == []
+
+
+@pytest.mark.parametrize("blob", [b"not a table", None])
+async def test_a_standby_leaves_a_missing_or_unreadable_table_to_the_leader(
+    cluster: Cluster, blob: bytes | None
+) -> None:
+    """The leader's `load` keeps a corrupt table aside or makes a new one, and says so: a
+    standby may write neither."""
+    if blob is not None:
+        cluster.put(OPERATOR_NS, OWN, blob)
+    rt = _rt()
+    assert await learning.prepare(STORE, POLICY, rt) == ""
+    assert not rt.learner_ready and cluster.verbs == []
+
+
+async def test_a_standby_read_that_fails_is_an_error_and_changes_nothing(cluster: Cluster) -> None:
+    cluster.fail = errors.ClusterUnreachableError("timeout")
+    rt = _rt()
+    with pytest.raises(errors.ClientError):
+        await learning.prepare(STORE, POLICY, rt)
+    assert not rt.learner_ready
+
+
+async def test_tables_are_decoded_one_at_a_time(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy parses array headers with the `ast` module, whose state CPython 3.11 does not
+    guard between threads: concurrent decodes failed with "SystemError: AST constructor
+    recursion depth mismatch" when a takeover restored hundreds of tables at once."""
+    busy, peak = [0], [0]
+    lock = threading.Lock()
+    real = runtime.restore_learner
+
+    def restore(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            busy[0] += 1
+            peak[0] = max(peak[0], busy[0])
+        try:
+            time.sleep(0.02)  # a decode's duration, inside the worker thread
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    table = _active_table(7)
+
+    async def read(*_: Any, **__: Any) -> bytes:
+        return table  # at once: every decode is asked for before the first one ends
+
+    monkeypatch.setattr(runtime, "restore_learner", restore)
+    monkeypatch.setattr(qtables, "load", read)
+    runtimes = [_rt() for _ in range(6)]
+    await asyncio.gather(*(learning.load(STORE, POLICY, rt) for rt in runtimes))
+    assert all(rt.learner_ready and rt.learner.decisions == 7 for rt in runtimes)
+    assert peak[0] == 1, peak
 
 
 async def test_warm_start_reads_the_tenant_table_and_never_writes_it(cluster: Cluster) -> None:

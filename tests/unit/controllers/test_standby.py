@@ -1,0 +1,236 @@
+"""A warm standby: it follows the policies and reads their Q-tables as they are written, but
+evaluates and writes nothing; once it leads it keeps only the tables still current and
+evaluates every policy at its own place in the interval."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import kopf
+import pytest
+from kubernetes.aio import client as k8s
+
+from controllers import health, learning, manager, observability, permits as permits_, settings
+from nimbusguard.clients import endpoints, errors, kube, qtables
+from nimbusguard.workflow import runtime as runtime_
+from tests.unit.controllers import harness
+
+DEADLINE = 10.0
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+class Tables:
+    """The stored tables' versions (what a LIST shows), and the reads a standby made."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, versions: dict[str, str]) -> None:
+        self.versions = versions  # policy uid → resourceVersion of its table
+        self.reads: list[tuple[str, str]] = []  # (uid, version read)
+        self.fail_listing = False
+        self.listings = 0
+        self.hold: asyncio.Event | None = None  # set: reads wait for it
+        monkeypatch.setattr(learning, "versions", self.list)
+        monkeypatch.setattr(learning, "prepare", self.prepare)
+
+    async def list(self, store: Any) -> dict[str, str]:
+        self.listings += 1
+        if self.fail_listing:
+            raise errors.ClientError("the API server did not answer", reason="Timeout")
+        return {qtables.table_name(uid): v for uid, v in self.versions.items()}
+
+    async def prepare(self, store: Any, policy: Any, rt: runtime_.PolicyRuntime) -> str:
+        version = self.versions.get(policy.metadata.uid, "")
+        if self.hold is not None:
+            await self.hold.wait()
+        self.reads.append((policy.metadata.uid, version))
+        rt.learner_ready = True
+        return version
+
+
+@contextlib.asynccontextmanager
+async def _following(w: harness.World) -> AsyncIterator[asyncio.Task[None]]:
+    """The standby following the tables, and its loops stopped at the end."""
+    task = asyncio.create_task(w.rec.follow_tables(period=0.05))
+    try:
+        yield task
+    finally:
+        await w.rec.stop(5.0)
+        task.cancel()
+
+
+def _standby(monkeypatch: pytest.MonkeyPatch, leading: list[bool]) -> harness.World:
+    w = harness.world(
+        monkeypatch,
+        rec_kwargs={"standby": True, "may_write": lambda: leading[0]},
+    )
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    return w
+
+
+def _policy(uid: str) -> dict[str, Any]:
+    body = harness.body()  # the hub's own policy (uid harness.UID), or another one
+    if uid != harness.UID:
+        body["metadata"].update(uid=uid, name=f"p-{uid}")
+    body["status"] = {"phase": "Active"}
+    return body
+
+
+async def _observe(w: harness.World, *uids: str) -> None:
+    for uid in uids:
+        await w.rec.observe(_policy(uid), lambda _: [])
+
+
+async def test_a_standby_reads_the_tables_and_evaluates_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leading = [False]
+    w = _standby(monkeypatch, leading)
+    tables = Tables(monkeypatch, {"a": "5", "b": "6"})
+    async with _following(w):
+        new = harness.body()
+        new["metadata"].update(uid="c", name="p-c")  # no phase: a leader would initialise it
+        await _observe(w, "a", "b")
+        await w.rec.observe(new, lambda _: [])
+        await _until(lambda: len(tables.reads) == 2, "both stored tables read")
+        listed = tables.listings
+        await _until(lambda: tables.listings >= listed + 2, "two more listings")
+        assert sorted(tables.reads) == [("a", "5"), ("b", "6")]  # c has no table yet
+        assert w.rec.cadence.evaluated == 0
+        assert w.hub.writes == [] and w.events == []
+        assert w.rec.metrics.owned_policies._value.get() == 0  # a standby owns none
+        assert await w.rec.persist_all(1.0) == 0
+
+
+async def test_a_table_written_again_is_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _standby(monkeypatch, [False])
+    tables = Tables(monkeypatch, {"a": "5"})
+    async with _following(w):
+        await _observe(w, "a")
+        await _until(lambda: tables.reads == [("a", "5")], "the first read")
+        listed = tables.listings
+        tables.versions["a"] = "8"  # the leader persisted it
+        await _until(lambda: tables.listings > listed + 1, "a listing since")
+        w.rec._memory["a"].wake.set()  # its next tick, without waiting its interval
+        await _until(lambda: ("a", "8") in tables.reads, "the second read")
+        assert tables.reads == [("a", "5"), ("a", "8")]
+
+
+async def test_taking_over_keeps_only_the_current_tables_then_evaluates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leading = [False]
+    w = _standby(monkeypatch, leading)
+    a, b = harness.UID, "b"
+    tables = Tables(monkeypatch, {a: "5", b: "6"})
+    async with _following(w) as following:
+        await _observe(w, a, b)
+        await _until(lambda: len(tables.reads) == 2, "both tables read")
+        tables.versions[b] = "9"  # written by the old leader after the standby read it
+        leading[0] = True
+        await w.rec.take_over()
+        assert w.rec._memory[a].runtime.learner_ready, "a current table is kept"
+        assert not w.rec._memory[b].runtime.learner_ready, "a table written since is read again"
+        await asyncio.wait_for(following, timeout=DEADLINE)  # it stops following by itself
+        assert w.rec.metrics.owned_policies._value.get() == 2
+        w.rec._memory[a].wake.set()  # its next tick now, not an interval later
+        await _until(lambda: bool(w.hub.writes), "the new leader's first status write")
+        assert w.rec.cadence.evaluated >= 1
+        assert sorted(tables.reads) == sorted([(a, "5"), (b, "6")])  # no read once leading
+
+
+async def test_when_the_listing_fails_at_take_over_every_table_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = _standby(monkeypatch, [False])
+    tables = Tables(monkeypatch, {"a": "5"})
+    async with _following(w):
+        await _observe(w, "a")
+        await _until(lambda: len(tables.reads) == 1, "the table read")
+        tables.fail_listing = True
+        await w.rec.take_over()
+        assert not w.rec._memory["a"].runtime.learner_ready
+
+
+async def test_a_read_that_ends_after_the_take_over_is_not_trusted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It may have read the table before the old leader's last write."""
+    w = _standby(monkeypatch, [False])
+    tables = Tables(monkeypatch, {"a": "5"})
+    tables.hold = asyncio.Event()
+    async with _following(w):
+        await _observe(w, "a")
+        await _until(lambda: w.rec._memory["a"].runtime.lock.locked(), "the read under way")
+        await w.rec.take_over()
+        tables.hold.set()
+        await _until(lambda: tables.reads == [("a", "5")], "the read to end")
+        await _until(lambda: not w.rec._memory["a"].runtime.lock.locked(), "the lock freed")
+        assert not w.rec._memory["a"].runtime.learner_ready
+
+
+async def test_a_standby_that_is_stopped_stops_trying_to_lead_before_winding_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Winding down takes seconds (the loops, kopf's grace): a standby still trying to lead
+    meanwhile could take the Lease a leader just released, and hand it over twice."""
+    order: list[str] = []
+
+    class NeverLeads:
+        async def acquire(self) -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                order.append("stopped trying to lead")
+
+        async def hold(self) -> None:
+            raise AssertionError("never acquired")
+
+        def may_act(self) -> bool:
+            return False
+
+    async def operator(*, stop_flag: asyncio.Event, ready_flag: asyncio.Event, **_: Any) -> None:
+        ready_flag.set()
+        await stop_flag.wait()
+
+    real_wind_down = manager.wind_down
+
+    async def wind_down(*args: Any, **kwargs: Any) -> None:
+        order.append("winding down")
+        await real_wind_down(*args, **kwargs)
+
+    async def no_tables(store: Any) -> dict[str, str]:
+        return {}
+
+    monkeypatch.setattr(kopf, "operator", operator)
+    monkeypatch.setattr(manager, "wind_down", wind_down)
+    monkeypatch.setattr(learning, "versions", no_tables)
+    cfg = settings.parse(["--leader-elect"], environ={})
+    api = k8s.ApiClient(k8s.Configuration(host="http://127.0.0.1:9"))
+    clients = kube.ClusterClients(api, None)
+    registry = endpoints.Registry(config_file=None, credentials_dir=None, allowed_addresses=())
+    permits = permits_.Permits(hub=api, operator_namespace="nimbusguard-system", registry=registry)
+    readiness = health.Readiness(role="standby")
+    shutdown = asyncio.Event()
+    elector: Any = NeverLeads()
+    running = asyncio.create_task(
+        manager._operate(
+            cfg, clients, permits, observability.Metrics(), readiness, elector, shutdown
+        )
+    )
+    try:
+        await _until(lambda: readiness.watching, "the standby watching")
+        shutdown.set()
+        assert await asyncio.wait_for(running, timeout=DEADLINE) == 0
+    finally:
+        await api.close()  # type: ignore[no-untyped-call]
+    assert order == ["stopped trying to lead", "winding down"]
+    assert readiness.role == "standby"
