@@ -6,7 +6,7 @@ called directly, with no I/O (the target and the metric are in-memory fakes).
 Both paths run the same observe → decide → act → reward → learn → report functions on the
 same policy runtime (HPA baseline + Q-learner, ready and learning), on a load that moves, so
 the learner scores and updates as in production. A third path is LangGraph's floor: a graph
-of the same shape (the same conditional edges on a healthy evaluation's path) whose nodes do
+of the same shape (the same routing nodes on a healthy evaluation's path) whose nodes do
 nothing; a fourth is a graph of one empty node, so the difference is LangGraph's cost per step.
 Reports p50/p99 per decision and decisions per second on one core (one event loop), and the
 ratios, measured in the same process, interleaved by round. Product target: p99 ≤ 2 ms per
@@ -23,7 +23,7 @@ import itertools
 import math
 import statistics
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from api.v1 import scalingpolicy_types as types
 from nimbusguard.clients import sources, workloads
@@ -105,7 +105,7 @@ async def _direct(ctx: st.EvaluationContext, inp: st.EvaluationInput) -> None:
     state: dict[str, Any] = {"input": inp}
     state.update(await nodes.observe(state, rt))  # type: ignore[arg-type]
     state.update(await nodes.decide(state, rt))  # type: ignore[arg-type]
-    if await nodes.after_decide(state) == "act":  # type: ignore[arg-type]
+    if nodes.after_decide(state) == "act":  # type: ignore[arg-type]
         state.update(await nodes.act(state, rt))  # type: ignore[arg-type]
     state.update(await nodes.reward(state, rt))  # type: ignore[arg-type]
     state.update(await nodes.learn(state, rt))  # type: ignore[arg-type]
@@ -116,8 +116,10 @@ HEALTHY_PATH = ["observe", "decide", "act", "reward", "learn", "report"]
 
 
 def _floor_graph(names: list[str]) -> Any:
-    """The workflow's shape on a healthy evaluation's path, with nodes that do nothing."""
+    """The workflow's shape on a healthy evaluation's path, with nodes that do nothing (the
+    nodes that route in the real graph route here too, by `Command`, as graph.py's do)."""
     from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command
 
     def noop(name: str) -> Any:
         async def node(state: dict[str, Any]) -> dict[str, Any]:
@@ -125,22 +127,22 @@ def _floor_graph(names: list[str]) -> Any:
 
         return node
 
-    def route(to: str) -> Any:
-        async def path(state: dict[str, Any]) -> str:
-            return to
+    def routed(name: str, to: str) -> Any:
+        async def node(state: dict[str, Any]) -> Command[str]:
+            return Command(update={name: True}, goto=to)
 
-        return path
+        return node
 
-    g: Any = StateGraph(dict)
-    for name in names:
-        g.add_node(name, noop(name))
-    g.add_edge(START, "observe")
-    for here, nxt in itertools.pairwise(names):
-        if here in ("observe", "decide", "act"):  # conditional in the real graph
-            g.add_conditional_edges(here, route(nxt), [nxt])
+    # A key per node, as the real state has keys (a Command's update names its channels).
+    floor_state: Any = TypedDict("floor_state", dict.fromkeys(names, bool), total=False)  # type: ignore[misc]
+    g: Any = StateGraph(floor_state)
+    for here, nxt in itertools.pairwise([*names, END]):
+        if here in ("observe", "decide", "act") and nxt != END:  # route in the real graph
+            g.add_node(here, routed(here, nxt), destinations=(nxt,))
         else:
+            g.add_node(here, noop(here))
             g.add_edge(here, nxt)
-    g.add_edge(names[-1], END)
+    g.add_edge(START, "observe")
     return g.compile()
 
 

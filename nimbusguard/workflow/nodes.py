@@ -237,11 +237,11 @@ async def report(state: st.EvaluationState, runtime: Runtime[st.EvaluationContex
 
 
 # Routing ---------------------------------------------------------------------------------------
-# NB: async although pure: LangGraph runs a sync path function in a thread pool, a thread hop
-# that cost more than the rest of the evaluation together (benchmarks/workflow_decision.py).
+# Pure functions of the state after the node's update: graph.py calls them inside the node's
+# own step and routes by `Command` (a conditional edge cost a traced LangGraph run per route).
 
 
-async def after_observe(state: st.EvaluationState) -> str:
+def after_observe(state: st.EvaluationState) -> str:
     if "error" in state or state["input"].spec.paused:
         return "report"
     if "observation" not in state:
@@ -254,13 +254,13 @@ def _changes(state: st.EvaluationState) -> bool:
     return state["input"].may_act and decision.to_replicas != decision.from_replicas
 
 
-async def after_decide(state: st.EvaluationState) -> str:
+def after_decide(state: st.EvaluationState) -> str:
     return "act" if _changes(state) else "reward"
 
 
-async def after_fall_back(state: st.EvaluationState) -> str:
+def after_fall_back(state: st.EvaluationState) -> str:
     return "act" if _changes(state) else "report"
 
 
-async def after_act(state: st.EvaluationState) -> str:
+def after_act(state: st.EvaluationState) -> str:
     return "report" if state["decision"].mode == "fallback" else "reward"
