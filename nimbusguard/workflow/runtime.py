@@ -75,12 +75,16 @@ class PolicyRuntime:
     reset_reason: str | None = None  # why the learner started afresh on a spec change
     replaced: bytes | None = None  # the table it replaced, for the controller to keep
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    # The spec the fingerprints were last taken of: an equal spec (every evaluation's, until the
+    # spec is edited) skips them, a JSON dump and two SHA-1s per evaluation otherwise.
+    spec: types.ScalingPolicySpec | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def create(cls, key: str, spec: types.ScalingPolicySpec) -> PolicyRuntime:
         config = hpa.HPAConfig.from_spec(spec.scaling)
         return cls(
             key=key,
+            spec=spec,
             baseline_fp=baseline_fingerprint(spec),
             learner_fp=learner_fingerprint(spec),
             baseline=hpa.HPABaseline(config),
@@ -95,6 +99,10 @@ class PolicyRuntime:
         keeps its Q-table when the new settings can read it (same state space), else starts
         afresh and says why in `reset_reason`.
         """
+        if spec is self.spec or spec == self.spec:  # same values: same fingerprints
+            self.spec = spec  # the newest model: the previous one is not kept alive by this
+            return False
+        self.spec = spec
         changed = False
         fp = baseline_fingerprint(spec)
         if fp != self.baseline_fp:
