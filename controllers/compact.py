@@ -34,6 +34,11 @@ def _share(value: Any) -> None:
         names = value.__pydantic_fields_set__
         key = frozenset(names)
         common = _SHARED.get(key)
+        if common is names:
+            # Shared already, so walked already, its parts too: only this walk shares sets, and
+            # kept models are not changed in place. A new status reuses most of the previous
+            # one's parts (conditions, decision, learning); they are not walked again.
+            return
         if common is None and len(_SHARED) < _MAX_SHARED:
             common = _SHARED[key] = names
         if common is not None and common is not names:
