@@ -254,7 +254,7 @@ class Evaluator:
         )
         if not self.may_write():  # the shard or the Lease went while this waited: read nothing
             return min(MAX_BACKOFF, float(spec.scaling.evaluation_interval))
-        final = await graph_.run(self.graph, inp, ctx, keys=(*status.Outcome.KEYS, "error"))
+        final = await graph_.run(self.graph, inp, ctx)
         outcome = status.Outcome.from_state(final)
         baseline_beaten = learning.baseline_condition(rt, outcome.learned)
         if baseline_beaten is not None:
@@ -527,7 +527,7 @@ class Evaluator:
         if decision is not None and outcome.scale_error is None:
             m.workflows_successful.inc()
         if decision is not None:
-            m.child(m.decisions, decision.action, decision.mode).inc()
+            m.decisions.labels(action=decision.action, mode=decision.mode).inc()
             log.info(
                 "decision %s %d→%d (%s): %s",
                 decision.action,
@@ -538,29 +538,29 @@ class Evaluator:
             )
         if outcome.scaled_to is not None and decision is not None:
             direction = "up" if outcome.scaled_to > decision.from_replicas else "down"
-            m.child(m.scaling_actions, direction).inc()
+            m.scaling_actions.labels(direction=direction).inc()
         key = memory.runtime.key
         if outcome.fallback_rung is not None:
-            m.child(m.fallbacks, outcome.fallback_rung, policy=key).inc()
+            m.fallbacks.labels(policy=key, rung=outcome.fallback_rung).inc()
         if outcome.target is not None:
             current = (
                 outcome.scaled_to if outcome.scaled_to is not None else outcome.target.replicas
             )
-            m.child(m.replicas, "current", policy=key).set(current)
-            m.child(m.replicas, "ready", policy=key).set(outcome.target.ready_replicas)
+            m.replicas.labels(policy=key, kind="current").set(current)
+            m.replicas.labels(policy=key, kind="ready").set(outcome.target.ready_replicas)
         if decision is not None:
-            m.child(m.replicas, "desired", policy=key).set(decision.to_replicas)
+            m.replicas.labels(policy=key, kind="desired").set(decision.to_replicas)
         if outcome.reading is not None:
-            m.child(m.utilization, policy=key).set(outcome.reading.utilization)
+            m.utilization.labels(policy=key).set(outcome.reading.utilization)
         rt = memory.runtime
         if rt.learner_ready:
-            m.child(m.epsilon, policy=key).set(rt.learner.epsilon)
+            m.epsilon.labels(policy=key).set(rt.learner.epsilon)
             vetoes = rt.learner.shield_interventions - rt.shield_seen
             if vetoes > 0:
-                m.child(m.shield_interventions, policy=key).inc(vetoes)
+                m.shield_interventions.labels(policy=key).inc(vetoes)
             rt.shield_seen = rt.learner.shield_interventions
         if outcome.learned is not None:
-            m.child(m.reward, policy=key).set(outcome.learned.reward)
+            m.reward.labels(policy=key).set(outcome.learned.reward)
             rt.regret_total += outcome.learned.regret
-            m.child(m.regret, policy=key).set(rt.regret_total)
+            m.regret.labels(policy=key).set(rt.regret_total)
         self._phase(policy.metadata.uid or "", verdict.phase)

@@ -163,22 +163,6 @@ class Metrics:
         )
         for phase in PHASES:
             self.policies_by_phase.labels(phase=phase).set(0)
-        # Children of the labelled series, by policy (None: no policy label), as `.labels()`
-        # made them: every evaluation sets about ten, and `.labels()` checks and joins the
-        # label values and takes the metric's lock each time. A child is made on first use
-        # only, as before (a series appears when first set), and forgotten with its policy.
-        self._children: dict[str | None, dict[tuple[object, tuple[str, ...]], Any]] = {}
-
-    def child(self, metric: Any, *values: str, policy: str | None = None) -> Any:
-        """`metric.labels(policy, *values)` (or `metric.labels(*values)` without a policy),
-        kept for the next evaluation."""
-        kept = self._children.setdefault(policy, {})
-        found = kept.get((metric, values))
-        if found is None:
-            found = kept[(metric, values)] = (
-                metric.labels(*values) if policy is None else metric.labels(policy, *values)
-            )
-        return found
 
     def move_phase(self, was: str | None, now: str | None) -> None:
         """One policy went from phase `was` to `now` (None: none known, or forgotten). Counted
@@ -194,7 +178,6 @@ class Metrics:
 
     def forget_policy(self, policy: str) -> None:
         """Drop every series labelled with this policy."""
-        self._children.pop(policy, None)
         for metric in (
             self.epsilon,
             self.reward,

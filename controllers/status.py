@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import typing
 
 from api.v1 import scalingpolicy_types as types
 from controllers import conditions as cond, intents, phases
@@ -28,18 +27,6 @@ class Outcome:
     scaled_to: int | None = None
     scale_error: errors.ClientError | None = None
     learned: learner.LearnResult | None = None
-
-    # The state keys `from_state` reads (the graph returns only what its caller reads).
-    KEYS: typing.ClassVar[tuple[str, ...]] = (
-        "target",
-        "reading",
-        "metric_error",
-        "decision",
-        "fallback_rung",
-        "scaled_to",
-        "scale_error",
-        "learned",
-    )
 
     @classmethod
     def from_state(cls, state: st.EvaluationState) -> Outcome:

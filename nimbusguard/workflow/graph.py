@@ -20,7 +20,7 @@ about an eighth of the graph's CPU (docs/scaling.md, "CPU round").
 from __future__ import annotations
 
 import typing
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -35,17 +35,11 @@ Compiled = CompiledStateGraph[st.EvaluationState, st.EvaluationContext, Any, Any
 
 
 async def run(
-    compiled: Compiled,
-    inp: st.EvaluationInput,
-    ctx: st.EvaluationContext,
-    keys: Sequence[str] | None = None,
+    compiled: Compiled, inp: st.EvaluationInput, ctx: st.EvaluationContext
 ) -> st.EvaluationState:
-    """One evaluation through the graph: START → observe → … → report → END. `keys`: the
-    parts of the final state the caller reads (None: all); LangGraph reads the output keys of
-    the state after every step, so naming fewer costs less."""
-    final = await compiled.ainvoke({"input": inp}, context=ctx, output_keys=keys)
-    # None when no step wrote one of `keys` (observe always writes the target or the error).
-    return typing.cast(st.EvaluationState, final if final is not None else {})
+    """One evaluation through the graph: START → observe → … → report → END."""
+    final = await compiled.ainvoke({"input": inp}, context=ctx)
+    return typing.cast(st.EvaluationState, final)
 
 
 Node = Callable[[st.EvaluationState, Runtime[st.EvaluationContext]], Awaitable[nodes.Update]]

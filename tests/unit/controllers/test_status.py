@@ -256,9 +256,3 @@ def test_a_table_that_cannot_be_saved_posts_one_warning_and_a_recovery() -> None
     recovered = _build(again, status.Outcome(), extra=(saved,))
     events = notices.derive(again, recovered, status.Outcome())
     assert [(n.type, n.reason) for n in events] == [("Normal", "QTableSaved")]
-
-
-def test_the_outcome_asks_the_graph_for_every_state_key_it_reads() -> None:
-    fields = {f.name for f in dataclasses.fields(status.Outcome)}
-    assert set(status.Outcome.KEYS) == fields
-    assert fields <= set(st.EvaluationState.__annotations__)
