@@ -260,8 +260,10 @@ class Reconciler:
                 return
             if not self.standing_by():  # took over during the read: it may be older
                 memory.runtime.learner_ready = False
-            elif version:
-                self._prepared[uid] = version
+            else:
+                # Also when nothing was restored (an unreadable table, left to the leader's
+                # `load`): read again only once it is written again, not at every tick.
+                self._prepared[uid] = version or listed
 
     async def follow_tables(self, period: float = TABLES_SECONDS) -> None:
         """While standing by, list the tables' resourceVersions every `period` seconds (the

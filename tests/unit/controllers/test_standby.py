@@ -37,6 +37,7 @@ class Tables:
         self.reads: list[tuple[str, str]] = []  # (uid, version read)
         self.fail_listing = False
         self.listings = 0
+        self.unreadable: set[str] = set()
         self.hold: asyncio.Event | None = None  # set: reads wait for it
         monkeypatch.setattr(learning, "versions", self.list)
         monkeypatch.setattr(learning, "prepare", self.prepare)
@@ -52,6 +53,8 @@ class Tables:
         if self.hold is not None:
             await self.hold.wait()
         self.reads.append((policy.metadata.uid, version))
+        if policy.metadata.uid in self.unreadable:
+            return ""  # left to the leader's load
         rt.learner_ready = True
         return version
 
@@ -234,3 +237,24 @@ async def test_a_standby_that_is_stopped_stops_trying_to_lead_before_winding_dow
         await api.close()  # type: ignore[no-untyped-call]
     assert order == ["stopped trying to lead", "winding down"]
     assert readiness.role == "standby"
+
+
+async def test_an_unreadable_table_is_read_again_only_once_it_is_written_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = _standby(monkeypatch, [False])
+    tables = Tables(monkeypatch, {"a": "5"})
+    tables.unreadable.add("a")
+    async with _following(w):
+        await _observe(w, "a")
+        await _until(lambda: tables.reads == [("a", "5")], "the first read")
+        w.rec._memory["a"].wake.set()  # another tick at the same version: no read
+        listed = tables.listings
+        await _until(lambda: tables.listings > listed + 1, "two more listings")
+        assert tables.reads == [("a", "5")]
+        assert not w.rec._memory["a"].runtime.learner_ready
+        tables.versions["a"] = "6"
+        listed = tables.listings
+        await _until(lambda: tables.listings > listed + 1, "a listing since")
+        w.rec._memory["a"].wake.set()
+        await _until(lambda: ("a", "6") in tables.reads, "the read of the new version")
