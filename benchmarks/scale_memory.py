@@ -26,8 +26,6 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from nimbusguard import cli
-
 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [
@@ -129,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             trace = True
         else:
             every = float(args.pop(0))
+    # The image installs no development extras: pykube (pytest-kind's) would make kopf import
+    # requests and oauthlib, which the deployed operator does not load.
+    sys.modules["pykube"] = None  # type: ignore[assignment]
+    from nimbusguard import cli
+
     if trace:
         tracemalloc.start(1)
     stop = threading.Event()
