@@ -3,7 +3,7 @@ called directly, with no I/O (the target and the metric are in-memory fakes).
 
     python -m benchmarks.workflow_decision [--decisions 5000] [--rounds 5]
 
-Both paths run the same observe → decide → act → reward → learn → report functions on the
+Both paths run the same observe → decide → act → reward → learn functions on the
 same policy runtime (HPA baseline + Q-learner, ready and learning), on a load that moves, so
 the learner scores and updates as in production. A third path is LangGraph's floor: a graph
 of the same shape (the same routing nodes on a healthy evaluation's path) whose nodes do
@@ -109,10 +109,9 @@ async def _direct(ctx: st.EvaluationContext, inp: st.EvaluationInput) -> None:
         state.update(await nodes.act(state, rt))  # type: ignore[arg-type]
     state.update(await nodes.reward(state, rt))  # type: ignore[arg-type]
     state.update(await nodes.learn(state, rt))  # type: ignore[arg-type]
-    await nodes.report(state, rt)  # type: ignore[arg-type]
 
 
-HEALTHY_PATH = ["observe", "decide", "act", "reward", "learn", "report"]
+HEALTHY_PATH = ["observe", "decide", "act", "reward", "learn"]
 
 
 def _floor_graph(names: list[str]) -> Any:

@@ -1,7 +1,7 @@
 """One evaluation of a ScalingPolicy, and the status, Events and metrics it leaves behind.
 
     permits → target client → ownership (claims, HPAs) → Q-table load → the workflow graph
-    (observe → decide → act → reward → learn → report; the scale record in between, see
+    (observe → decide → act → reward → learn; the scale record in between, see
     controllers/intents.py) → phase → Q-table persist (its outcome is a condition) → status
     (written only when it says something new, or once a minute) → Events → metrics
 

@@ -1,10 +1,14 @@
 """The evaluation workflow as a LangGraph StateGraph, compiled once per process.
 
-    START → observe ─┬─ error / paused ─────────────────────────────→ report → END
-                     ├─ metric missing → fall_back ─┬→ act ─────────→ report
-                     │                              └───────────────→ report
-                     └→ decide ─┬→ act → reward → learn → report
-                                └──────→ reward → learn → report   (hold / cooldown)
+    START → observe ─┬─ error / paused ───────────────────────→ END
+                     ├─ metric missing → fall_back ─┬→ act ───→ END
+                     │                              └─────────→ END
+                     └→ decide ─┬→ act → reward → learn → END
+                                └──────→ reward → learn → END   (hold / cooldown)
+
+`learn` also remembers the observation for the next evaluation's reward: every path with an
+observation ends there, and the paths without one have nothing to remember. A `report` node
+after `learn` did only that, one LangGraph step on every path (docs/scaling.md, "CPU round 2").
 
 No checkpointer: the policy's status and its Q-table ConfigMap are the durable state, and an
 in-memory checkpointer would grow with every evaluation.
@@ -37,7 +41,7 @@ Compiled = CompiledStateGraph[st.EvaluationState, st.EvaluationContext, Any, Any
 async def run(
     compiled: Compiled, inp: st.EvaluationInput, ctx: st.EvaluationContext
 ) -> st.EvaluationState:
-    """One evaluation through the graph: START → observe → … → report → END."""
+    """One evaluation through the graph: START → observe → … → END."""
     final = await compiled.ainvoke({"input": inp}, context=ctx)
     return typing.cast(st.EvaluationState, final)
 
@@ -66,21 +70,19 @@ def build() -> Compiled:
     g.add_node(
         "observe",
         _routed(nodes.observe, nodes.after_observe),
-        destinations=("decide", "fall_back", "report"),
+        destinations=("decide", "fall_back", END),
     )
     g.add_node("decide", _routed(nodes.decide, nodes.after_decide), destinations=("act", "reward"))
     g.add_node(
         "fall_back",
         _routed(nodes.fall_back, nodes.after_fall_back),
-        destinations=("act", "report"),
+        destinations=("act", END),
     )
-    g.add_node("act", _routed(nodes.act, nodes.after_act), destinations=("reward", "report"))
+    g.add_node("act", _routed(nodes.act, nodes.after_act), destinations=("reward", END))
     g.add_node("reward", nodes.reward)
     g.add_node("learn", nodes.learn)
-    g.add_node("report", nodes.report)
 
     g.add_edge(START, "observe")
     g.add_edge("reward", "learn")
-    g.add_edge("learn", "report")
-    g.add_edge("report", END)
+    g.add_edge("learn", END)
     return g.compile(name="nimbusguard-evaluation")

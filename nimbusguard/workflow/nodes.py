@@ -1,4 +1,4 @@
-"""The nodes of one evaluation: observe → decide → act → reward → learn → report.
+"""The nodes of one evaluation: observe → decide → act → reward → learn.
 
 Nodes are plain async functions of (state, runtime) returning a partial state update. Pure
 work (decide, reward, learn) is still `async def`: LangGraph runs sync nodes in a thread pool,
@@ -16,6 +16,7 @@ import logging
 import math
 from typing import Any
 
+from langgraph.graph import END
 from langgraph.runtime import Runtime
 
 from nimbusguard.clients import errors, sources, workloads
@@ -185,7 +186,7 @@ async def fall_back(state: st.EvaluationState, runtime: Runtime[st.EvaluationCon
 async def act(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
     """Record the intent in status, then set the replicas through the scale subresource."""
     ctx, inp, decision = runtime.context, state["input"], state["decision"]
-    if ctx.api is None:  # observe routes such evaluations to report; never scale blind
+    if ctx.api is None:  # observe ends such evaluations there; never scale blind
         return {}
     intent = st.Intent(
         evaluation_id=inp.evaluation_id,
@@ -218,22 +219,19 @@ async def reward(state: st.EvaluationState, runtime: Runtime[st.EvaluationContex
 
 
 async def learn(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
-    """Update the policy's Q-table from the scored decisions, and its promotion state."""
+    """Update the policy's Q-table from the scored decisions, and its promotion state; then
+    remember this observation for the next evaluation's reward. Every path with an
+    observation ends here (the paths without one end at observe, fall_back or act)."""
     rt = runtime.context.runtime
     judgements = state.get("judgements") or []
-    if not judgements:
-        return {}
-    result = rt.learner.apply(judgements)
-    rt.dirty = True
-    return {} if result is None else {"learned": result}
-
-
-async def report(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext]) -> Update:
-    """Remember this observation for the next evaluation's reward."""
-    obs = state.get("observation")
-    if obs is not None:
-        runtime.context.runtime.previous = obs
-    return {}
+    update: Update = {}
+    if judgements:
+        result = rt.learner.apply(judgements)
+        rt.dirty = True
+        if result is not None:
+            update["learned"] = result
+    rt.previous = state["observation"]
+    return update
 
 
 # Routing ---------------------------------------------------------------------------------------
@@ -243,7 +241,7 @@ async def report(state: st.EvaluationState, runtime: Runtime[st.EvaluationContex
 
 def after_observe(state: st.EvaluationState) -> str:
     if "error" in state or state["input"].spec.paused:
-        return "report"
+        return END
     if "observation" not in state:
         return "fall_back"
     return "decide"
@@ -259,8 +257,8 @@ def after_decide(state: st.EvaluationState) -> str:
 
 
 def after_fall_back(state: st.EvaluationState) -> str:
-    return "act" if _changes(state) else "report"
+    return "act" if _changes(state) else END
 
 
 def after_act(state: st.EvaluationState) -> str:
-    return "report" if state["decision"].mode == "fallback" else "reward"
+    return END if state["decision"].mode == "fallback" else "reward"

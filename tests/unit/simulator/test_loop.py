@@ -1,6 +1,6 @@
 """The simulator's loop is the operator's: same observations, same decisions.
 
-The workflow's compiled graph (observe → decide → act → reward → learn → report, with the
+The workflow's compiled graph (observe → decide → act → reward → learn, with the
 target and the metric faked) and the simulator's `OperatorLoop` are driven through the same
 observations, each with its own HPA baseline and a learner built from the same spec and seed.
 Every evaluation must end with the same replicas and the same mode, through learning, promotion

@@ -212,3 +212,54 @@ async def test_a_learner_not_ready_is_left_alone(cluster: FakeCluster) -> None:
         assert "choice" not in final and "judgements" not in final
     assert rt.learner.decisions == 0
     assert not rt.dirty
+
+
+# The graph's paths, as (sources, options of `_run`). A path with an observation must leave it
+# in the policy's runtime for the next evaluation's reward; one without keeps the last.
+PATHS_WITH_AN_OBSERVATION: dict[str, tuple[list[FakeSource], dict[str, Any]]] = {
+    "scale": ([FakeSource(2.0)], {}),
+    "hold": ([FakeSource(1.05)], {}),
+    "cooldown": ([FakeSource(2.0)], {"last_scaling": NOW - 20}),
+    "may not act": ([FakeSource(2.0)], {"may_act": False}),
+    "intent not recorded": ([FakeSource(2.0)], {"intent_ok": False}),
+}
+PATHS_WITHOUT: dict[str, tuple[list[FakeSource], dict[str, Any]]] = {
+    "target error": ([FakeSource(2.0)], {}),
+    "paused": ([FakeSource(2.0)], {"spec": SPEC.model_copy(update={"paused": True})}),
+    "no client": ([FakeSource(2.0)], {"api": NO_API}),
+    "fallback holds": ([FakeSource(None)], {}),
+    "fallback acts": ([FakeSource(None), FakeSource(0.5, name="cpu")], {}),
+}
+
+
+@pytest.mark.parametrize("learner_ready", [False, True])
+@pytest.mark.parametrize("path", PATHS_WITH_AN_OBSERVATION)
+async def test_every_path_with_an_observation_remembers_it(
+    cluster: FakeCluster, path: str, learner_ready: bool
+) -> None:
+    sources_, options = PATHS_WITH_AN_OBSERVATION[path]
+    rt = runtime.PolicyRuntime.create("ns/web", SPEC)
+    rt.learner_ready = learner_ready
+    final, _ = await _run(sources_=sources_, rt=rt, **options)
+    assert rt.previous is not None
+    assert rt.previous is final["observation"]
+
+
+@pytest.mark.parametrize("path", PATHS_WITHOUT)
+async def test_a_path_without_an_observation_keeps_the_last_one(
+    cluster: FakeCluster, path: str
+) -> None:
+    rt = runtime.PolicyRuntime.create("ns/web", SPEC)
+    await _run(sources_=[FakeSource(1.0)], rt=rt, now=NOW - 30)
+    remembered = rt.previous
+    assert remembered is not None
+    sources_, options = PATHS_WITHOUT[path]
+    if path == "target error":
+        cluster.read_error = errors.ApiError(500, "boom")
+    if path == "fallback acts":  # past the grace period (the cooldown, 60 s)
+        rt.metric_failing_since = NOW - 61
+    final, _ = await _run(sources_=sources_, rt=rt, **options)
+    assert "observation" not in final
+    assert rt.previous is remembered
+    if path == "fallback acts":
+        assert final["scaled_to"] == 2
