@@ -25,6 +25,9 @@ POD_CIDR = "10.244.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 FAKE_NODE_VALUE = "fake"
+# How long the controller manager waits for a node's lease before it declares the node lost
+# (see controller_manager): longer than the longest API-server outage an e2e test makes.
+NODE_MONITOR_GRACE = "5m"
 _ALWAYS_ALLOW = "/healthz,/readyz,/livez,/metrics"
 
 
@@ -103,6 +106,11 @@ def controller_manager(layout: ClusterLayout, binaries: Binaries) -> list[str]:
         # Faster reactions than the defaults, for tests that wait on them.
         "--kube-api-qps=100",
         "--kube-api-burst=200",
+        # NB: kwok is the fake nodes' kubelet, and its pod stage readies Pending pods only. A
+        # node declared lost (its lease unseen for the grace period, 50 s by default, e.g.
+        # while a chaos test froze the API server for 60 s) has its Running pods marked
+        # NotReady, and nothing ever readies them again. Longer than any outage a test makes.
+        f"--node-monitor-grace-period={NODE_MONITOR_GRACE}",
         "--profiling=false",
     ]
 

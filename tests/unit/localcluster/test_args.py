@@ -109,3 +109,10 @@ def test_metrics_server_scrapes_kwok_on_the_node_status_port() -> None:
     assert "kubelet-use-node-status-port" in metrics
     assert metrics["kubelet-preferred-address-types"] == "InternalIP"
     assert metrics["cert-dir"] == "/w/member/metrics-server"
+
+
+def test_a_fake_node_outlives_an_api_server_frozen_for_a_minute() -> None:
+    # kwok never readies a Running pod again once the node controller marked it NotReady
+    # (test_member_hang freezes the member's API server for 60 s; the default grace is 50 s).
+    grace = flags(ALL["kube-controller-manager"])["node-monitor-grace-period"]
+    assert grace == args.NODE_MONITOR_GRACE == "5m"
