@@ -1,5 +1,6 @@
-"""Long-lived objects are frozen out of the collector's scans; cyclic garbage among them is
-still freed at the next thaw; every collection's pause is in /metrics."""
+"""Long-lived objects are frozen out of the collector's scans and young collections are rarer;
+cyclic garbage among frozen objects is still freed at the next thaw; every collection's pause
+is in /metrics."""
 
 from __future__ import annotations
 
@@ -28,12 +29,15 @@ def thawed() -> Iterator[None]:
 def test_collections_are_timed_by_generation_and_what_exists_is_frozen() -> None:
     metrics = observability.Metrics()
     c = collector.Collector(metrics)
+    before = gc.get_threshold()
     c.install()
     try:
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == collector.THRESHOLDS != before
         gc.collect()
     finally:
         c.uninstall()
+    assert gc.get_threshold() == before
     full = metrics.registry.get_sample_value(
         "nimbusguard_gc_pause_seconds_count", {"generation": "2"}
     )
