@@ -153,6 +153,14 @@ class Metrics:
             "Policies this instance evaluates: all it sees, or those in the shards it holds.",
             registry=r,
         )
+        # A standby writes no status and no Event (it must not compete with the leader), so
+        # a standby that cannot follow the leader's Q-tables says so here and in its log.
+        self.standby_table_errors = prom.Counter(
+            "nimbusguard_standby_table_errors",
+            "Q-table listings and reads a standby could not make: its takeover will read them.",
+            ["operation"],
+            registry=r,
+        )
         self.shards = prom.Gauge(
             "nimbusguard_shards",
             "Shard Leases the policies are spread over (--shards).",

@@ -256,6 +256,7 @@ class Reconciler:
             try:
                 version = await learning.prepare(self.evaluator.store, policy, memory.runtime)
             except errors.ClientError as exc:
+                self.metrics.standby_table_errors.labels(operation="read").inc()
                 logger.info("standby: Q-table of %s not read: %s", memory.runtime.key, exc)
                 return
             if not self.standing_by():  # took over during the read: it may be older
@@ -272,6 +273,7 @@ class Reconciler:
             try:
                 self._listed = await learning.versions(self.evaluator.store)
             except errors.ClientError as exc:
+                self.metrics.standby_table_errors.labels(operation="list").inc()
                 logger.warning("standby: could not list the Q-tables: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.acting.wait(), timeout=period)

@@ -38,6 +38,7 @@ class Tables:
         self.fail_listing = False
         self.listings = 0
         self.unreadable: set[str] = set()
+        self.failing: set[str] = set()  # reads that fail (the API server did not answer)
         self.hold: asyncio.Event | None = None  # set: reads wait for it
         monkeypatch.setattr(learning, "versions", self.list)
         monkeypatch.setattr(learning, "prepare", self.prepare)
@@ -53,6 +54,8 @@ class Tables:
         if self.hold is not None:
             await self.hold.wait()
         self.reads.append((policy.metadata.uid, version))
+        if policy.metadata.uid in self.failing:
+            raise errors.ClientError("the API server did not answer", reason="Timeout")
         if policy.metadata.uid in self.unreadable:
             return ""  # left to the leader's load
         rt.learner_ready = True
@@ -111,6 +114,32 @@ async def test_a_standby_reads_the_tables_and_evaluates_and_writes_nothing(
         assert w.hub.writes == [] and w.events == []
         assert w.rec.metrics.owned_policies._value.get() == 0  # a standby owns none
         assert await w.rec.persist_all(1.0) == 0
+
+
+def _errors(w: harness.World, operation: str) -> float:
+    value = w.rec.metrics.registry.get_sample_value(
+        "nimbusguard_standby_table_errors_total", {"operation": operation}
+    )
+    return value or 0.0
+
+
+async def test_a_standby_that_cannot_list_or_read_the_tables_counts_it_in_metrics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = _standby(monkeypatch, [False])
+    tables = Tables(monkeypatch, {"a": "5"})
+    tables.fail_listing = True
+    async with _following(w):
+        await _observe(w, "a")
+        await _until(lambda: _errors(w, "list") >= 2, "two failed listings counted")
+        assert tables.reads == []  # nothing listed, nothing to read
+        tables.failing.add("a")
+        tables.fail_listing = False
+        await _until(lambda: bool(w.rec._listed), "a listing that answers")
+        w.rec._memory["a"].wake.set()  # its next tick, without waiting its interval
+        await _until(lambda: bool(tables.reads), "a read of the listed table")
+        await _until(lambda: _errors(w, "read") >= 1, "the failed read counted")
+        assert w.hub.writes == [] and w.events == []  # a standby still writes nothing
 
 
 async def test_a_table_written_again_is_read_again(monkeypatch: pytest.MonkeyPatch) -> None:

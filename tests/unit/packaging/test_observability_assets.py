@@ -258,6 +258,21 @@ CASES: list[tuple[str, list[dict[str, str]], str, dict[str, str] | None, str]] =
         None,
         "",
     ),
+    (
+        "NimbusGuardStandbyNotFollowing",
+        _series(('nimbusguard_standby_table_errors_total{operation="list"}', "0+2x60")),
+        "50m",
+        {},
+        "",
+    ),
+    (
+        "NimbusGuardStandbyNotFollowing",
+        # One failed listing, then none: a blip.
+        _series(('nimbusguard_standby_table_errors_total{operation="list"}', "0 1x60")),
+        "50m",
+        None,
+        "",
+    ),
 ]
 
 
