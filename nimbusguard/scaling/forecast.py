@@ -32,6 +32,22 @@ Error model: `vol` is an EWMA (time constant `vol_seconds`, 30 min) of |y − ŷ
 winsorised at `winsor` × vol, so a crowd's onset does not inflate the headroom for half an hour;
 σ = 1.25 × vol is the standard deviation a Gaussian with that mean absolute error has.
 
+Level shifts up: when the load now and at every evaluation of the last `shift_seconds` (at
+least the last one) are more than `shift_sigmas` σ (relative to the 5-minute level) above the
+5-minute level, the load has stepped up, and the 1-, 5- and 30-minute levels are re-anchored at
+the mean of the load now and at the last evaluation. `shift_seconds` (30 s) makes the evidence
+the same at any interval: two evaluations at the API's 30 s, three at 15 s. The learner turns
+this on only for policies evaluating every 30 s or less often (`LearnerConfig.forecast`): at
+15 s, Alibaba's short spikes re-anchored the levels often enough to cost more than the steps
+saved. Nor while the period features carry information (a period detected and the load one
+period ago known): they forecast the recurring rises, and re-anchoring on a sawtooth's every
+rising edge cost there. Without
+this the forecast after a step is priced on the lower history for half an hour (the 5- and
+30-minute levels pull it down), the decisions after the step come short, and the violations
+they cause raise the price of every later decision. One high value (a spike) does not count,
+and a step *down* is left to the levels' own decay: re-anchoring there too was measured and
+broke the SLO budget on the API loop's step trace (`docs/benchmarks.md`, 2026-12-03).
+
 Everything here is bounded: the ring, ≤ horizon ÷ interval + 1 pending observations, a 9 × 9
 matrix. `state()` and `restore()` carry it through a Q-table file.
 """
@@ -70,8 +86,12 @@ class ForecastConfig:
     period_min_minutes: int = 10
     redetect_minutes: int = 60
     reset_gap_seconds: float = 3600.0
+    shift_sigmas: float = 4.0  # 0: no level-shift re-anchoring (module docstring)
+    shift_seconds: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.shift_sigmas < 0 or self.shift_seconds < 0:
+            raise ValueError("shift_sigmas and shift_seconds must be >= 0")
         if self.horizon_seconds <= 0 or not 0.9 < self.forgetting < 1.0:
             raise ValueError("need horizon_seconds > 0 and 0.9 < forgetting < 1")
         if self.history_minutes < 4 * self.period_min_minutes or self.winsor <= 1.0:
@@ -179,6 +199,9 @@ class Forecaster:
         cfg = self.config
         if self.time is None:
             self.fast = self.mid = self.slow = load
+        elif self._shifted(time, load):
+            level = 0.5 * (load + self.lags[0])
+            self.fast = self.mid = self.slow = level
         else:
             dt = time - self.time
             self.fast += (1.0 - math.exp(-dt / cfg.fast_seconds)) * (load - self.fast)
@@ -186,6 +209,30 @@ class Forecaster:
             self.slow += (1.0 - math.exp(-dt / cfg.slow_seconds)) * (load - self.slow)
         self.time = time
         self.lags.appendleft(load)
+
+    def _shifted(self, time: float, load: float) -> bool:
+        """An upward level shift: the load now and at the evaluations of the last
+        `shift_seconds` (at least the last one) are all more than `shift_sigmas` σ above the
+        5-minute level, and no known load one period ago forecasts the rise (module
+        docstring)."""
+        k = self.config.shift_sigmas
+        if k <= 0 or not self.vol_ready or not self.lags or self.time is None:
+            return False
+        reference = max(self.mid, _FLOOR)
+        line = reference + k * MAE_TO_SIGMA * self.vol * reference
+        interval = max(time - self.time, _SLACK)
+        back = max(1, math.ceil(self.config.shift_seconds / interval - 1e-9))
+        if back > len(self.lags):
+            return False
+        if load <= line or any(self.lags[i] <= line for i in range(back)):
+            return False
+        # While the period features carry information (the load one period ago is known),
+        # they forecast the recurring rises: no shift.
+        if self.period:
+            n = len(self.history)
+            if math.isfinite(float(self.history[(self._bucket - self.period) % n])):
+                return False
+        return True
 
     def _mature(self, time: float, load: float) -> None:
         """Learn from the pending observations whose horizon ended before `time`, then add

@@ -108,6 +108,9 @@ class LearnerConfig:
     unseen_margin: float = 0.2
     price_gain: float = 0.05
     slo_sample_seconds: float = 15.0
+    shift_sigmas: float = 4.0
+    shift_seconds: float = 30.0
+    shift_min_interval_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 < self.learning_rate <= 1 or not 0 <= self.discount_factor < 1:
@@ -126,13 +129,24 @@ class LearnerConfig:
             raise ValueError("need 0 <= unseen_margin < budget_share")
         if self.price_gain < 0 or self.interval_seconds <= 0 or self.slo_sample_seconds <= 0:
             raise ValueError("need price_gain >= 0, interval_seconds > 0, slo_sample_seconds > 0")
+        if self.shift_min_interval_seconds < 0:
+            raise ValueError("shift_min_interval_seconds must be >= 0")
 
     @property
     def forecast(self) -> forecast_mod.ForecastConfig:
         """The forecaster's settings: the horizon a decision covers is the startup time plus
-        one evaluation interval (until the next decision can change it)."""
+        one evaluation interval (until the next decision can change it). Level shifts re-anchor
+        the levels only when the policy evaluates every `shift_min_interval_seconds` or less
+        often: at 15 s the next evaluation follows a step within 15 s, and re-anchoring there
+        cost more on Alibaba's short spikes than it saved (`docs/learning.md`)."""
         return forecast_mod.ForecastConfig(
-            horizon_seconds=self.horizon_seconds + self.interval_seconds
+            horizon_seconds=self.horizon_seconds + self.interval_seconds,
+            shift_sigmas=(
+                self.shift_sigmas
+                if self.interval_seconds >= self.shift_min_interval_seconds - 1e-9
+                else 0.0
+            ),
+            shift_seconds=self.shift_seconds,
         )
 
     @property

@@ -190,3 +190,82 @@ def test_a_file_trained_for_another_loop_warm_starts() -> None:
     policy = dataclasses.replace(learner.LearnerConfig(), interval_seconds=30.0)
     warm = learner.QLearner.from_bytes(trained, policy, np.random.default_rng(0), warm_start=True)
     assert warm.forecaster.config.horizon_seconds == 90.0
+
+
+def _level_then_jump(config: forecast.ForecastConfig, jump: list[float]) -> forecast.Forecaster:
+    rng = np.random.default_rng(3)
+    brain = forecast.Forecaster(config)
+    for i in range(2000):
+        brain.observe(i * STEP, 10.0 * (1.0 + float(rng.normal(0.0, 0.03))))
+    for j, load in enumerate(jump):
+        brain.observe((2000 + j) * STEP, load)
+    return brain
+
+
+def test_an_upward_level_shift_re_anchors_the_levels() -> None:
+    # 30 s of evaluations far above the 5-minute level: the load has stepped up, and the
+    # forecast is no longer priced on the lower history (the 5- and 30-minute levels).
+    shifted = _level_then_jump(forecast.ForecastConfig(shift_sigmas=3.0), [20.0, 20.0, 20.0])
+    assert shifted.fast == pytest.approx(20.0)
+    assert shifted.mid == pytest.approx(20.0) and shifted.slow == pytest.approx(20.0)
+    plain = _level_then_jump(forecast.ForecastConfig(shift_sigmas=0.0), [20.0, 20.0, 20.0])
+    assert plain.mid < 13.0 and plain.slow < 11.0
+    assert shifted.observe(2003 * STEP, 20.0).load > plain.observe(2003 * STEP, 20.0).load
+
+
+def test_a_shift_must_last_shift_seconds_whatever_the_interval() -> None:
+    # At 15 s, two high evaluations are only 15 s of evidence (a short spike on Alibaba's
+    # trace): not yet a shift. At 30 s, two are.
+    config = forecast.ForecastConfig(shift_sigmas=3.0, shift_seconds=30.0)
+    assert _level_then_jump(config, [20.0, 20.0]).mid < 13.0
+    rng = np.random.default_rng(3)
+    brain = forecast.Forecaster(config)
+    for i in range(1000):
+        brain.observe(i * 30.0, 10.0 * (1.0 + float(rng.normal(0.0, 0.03))))
+    brain.observe(1000 * 30.0, 20.0)
+    brain.observe(1001 * 30.0, 20.0)
+    assert brain.mid == pytest.approx(20.0)
+
+
+def test_no_shift_while_the_period_features_carry_the_rise() -> None:
+    # A period detected and the load one period ago known: the period features forecast the
+    # recurring rises (a sawtooth's every rising edge), the levels are left alone. Without the
+    # load one period ago (a new history) the period tells nothing, and a shift re-anchors.
+    config = forecast.ForecastConfig(shift_sigmas=3.0)
+    rng = np.random.default_rng(3)
+    brain = forecast.Forecaster(config)
+    for i in range(2000):
+        brain.observe(i * STEP, 10.0 * (1.0 + float(rng.normal(0.0, 0.03))))
+    brain.period = 40
+    brain.history[:] = 10.0
+    for j in range(3):
+        brain.observe((2000 + j) * STEP, 20.0)
+    assert brain.mid < 13.0 and brain.slow < 11.0
+    brain.history[:] = np.nan
+    for j in range(3, 6):
+        brain.observe((2000 + j) * STEP, 20.0)
+    assert brain.mid == pytest.approx(20.0)
+
+
+def test_a_single_spike_or_a_step_down_does_not_re_anchor() -> None:
+    config = forecast.ForecastConfig(shift_sigmas=3.0)
+    spike = _level_then_jump(config, [20.0, 20.0, 10.0])
+    assert spike.mid < 12.0
+    down = _level_then_jump(config, [5.0, 5.0, 5.0])
+    assert down.mid > 8.0 and down.slow > 9.0
+
+
+def test_the_learner_passes_its_shift_setting_to_the_forecaster() -> None:
+    at_30s = learner.LearnerConfig(interval_seconds=30.0)
+    assert at_30s.forecast.shift_sigmas == 4.0
+    assert at_30s.forecast.shift_seconds == 30.0
+    assert learner.LearnerConfig(interval_seconds=60.0).forecast.shift_sigmas == 4.0
+    assert dataclasses.replace(at_30s, shift_sigmas=0.0).forecast.shift_sigmas == 0.0
+    # Evaluating every 15 s the next evaluation follows a step soon enough, and re-anchoring
+    # there cost more on Alibaba's spikes than it saved (docs/learning.md): off.
+    assert learner.LearnerConfig(interval_seconds=15.0).forecast.shift_sigmas == 0.0
+    assert learner.LearnerConfig(shift_min_interval_seconds=15.0).forecast.shift_sigmas == 4.0
+    with pytest.raises(ValueError, match="shift_min_interval_seconds"):
+        learner.LearnerConfig(shift_min_interval_seconds=-1.0)
+    with pytest.raises(ValueError, match="shift_sigmas"):
+        forecast.ForecastConfig(shift_sigmas=-1.0)
