@@ -171,6 +171,9 @@ class Metrics:
         )
         for phase in PHASES:
             self.policies_by_phase.labels(phase=phase).set(0)
+        # At 0 from the start: `increase()` cannot see a counter's first increment from absent.
+        for operation in ("list", "read"):
+            self.standby_table_errors.labels(operation=operation)
 
     def move_phase(self, was: str | None, now: str | None) -> None:
         """One policy went from phase `was` to `now` (None: none known, or forgotten). Counted

@@ -129,6 +129,12 @@ async def test_a_standby_that_cannot_list_or_read_the_tables_counts_it_in_metric
     w = _standby(monkeypatch, [False])
     tables = Tables(monkeypatch, {"a": "5"})
     tables.fail_listing = True
+    assert (
+        w.rec.metrics.registry.get_sample_value(
+            "nimbusguard_standby_table_errors_total", {"operation": "list"}
+        )
+        == 0
+    )  # exported before the first failure, so its first increase shows
     async with _following(w):
         await _observe(w, "a")
         await _until(lambda: _errors(w, "list") >= 2, "two failed listings counted")
