@@ -92,6 +92,23 @@ def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
     return data
 
 
+def _adopt_observed(
+    observed: types.ScalingPolicyStatus | None, memory: PolicyMemory, now: float
+) -> None:
+    """Take the status the API server shows as the last one written, when this instance has
+    written none it is sure of (it has just started or taken the lead, or its last write
+    failed). Without it a new leader wrote every policy's status at its first evaluation, a
+    round of writes and watch echoes on top of the round itself. The refresh clock starts at
+    the observed decision's time, so the fleet's refreshes stay where the old leader had them;
+    a status with no decision was never written by an evaluation and is written in full."""
+    decision = observed.last_decision if observed is not None else None
+    if observed is None or decision is None:
+        return
+    memory.written = observed
+    memory.written_essence = _essence(observed)
+    memory.written_at = min(decision.time.timestamp(), now)
+
+
 @dataclasses.dataclass
 class PolicyMemory:
     """Per-policy state kept between evaluations, next to the workflow's runtime."""
@@ -424,8 +441,10 @@ class Evaluator:
     ) -> bool:
         """Write the evaluation's status, unless nothing but counters and times changed since
         the last write and no refresh is due (then it is only remembered)."""
-        previous_write = memory.written or policy.status
         now = self.clock()
+        if memory.written is None:
+            _adopt_observed(policy.status, memory, now)
+        previous_write = memory.written or policy.status
         memory.status = compact.shared(new)  # kept until the next evaluation
         essence = _essence(new)
         if (

@@ -174,3 +174,55 @@ def test_routine_news_waits_for_the_next_write(routine: dict[str, object]) -> No
 )
 def test_news_is_written_at_once(news: dict[str, object]) -> None:
     assert evaluation._essence(_status(**news)) != evaluation._essence(_status())  # type: ignore[arg-type]
+
+
+async def test_a_new_leader_does_not_rewrite_a_settled_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = harness.world(monkeypatch)
+    old.metric.utilization = 1.0  # at target: every evaluation holds
+    await old.adopt()
+    await old.evaluate()
+    await old.evaluate()
+    settled, last_write = len(old.hub.writes), old.clock.now
+    for _ in range(3):  # 45 s more of holding: remembered, not written
+        old.clock.now += 15
+        await old.evaluate()
+    assert len(old.hub.writes) == settled
+    # The old leader is gone; a new instance, which has written nothing, takes over.
+    new = harness.world(monkeypatch, share=old)
+    new.metric.utilization = 1.0
+    await new.adopt()
+    new.clock.now += 15
+    took_over = new.clock.now
+    await new.evaluate()
+    assert len(new.hub.writes) == settled  # the status shown is the one it would write
+    # The refresh keeps the old leader's timing: due a minute after its last write, in the
+    # policy's window, not a minute after the takeover.
+    offset = refresh.phase(harness.UID)
+    while True:
+        new.clock.now += 15
+        due = refresh.due(last_write, new.clock.now, offset)
+        await new.evaluate()
+        if due:
+            break
+        assert len(new.hub.writes) == settled
+    assert len(new.hub.writes) == settled + 1
+    assert new.clock.now - took_over < refresh.STATUS_REFRESH_SECONDS
+
+
+async def test_a_new_leader_writes_news_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = harness.world(monkeypatch)
+    old.metric.utilization = 1.0
+    await old.adopt()
+    await old.evaluate()
+    await old.evaluate()
+    settled = len(old.hub.writes)
+    new = harness.world(monkeypatch, share=old)
+    new.metric.utilization = None  # its metric fails: a new condition
+    await new.adopt()
+    new.clock.now += 15
+    await new.evaluate()
+    assert len(new.hub.writes) == settled + 1
+    conditions = {c["type"]: c for c in new.hub.obj["status"]["conditions"]}
+    assert any(c["status"] == "False" for c in conditions.values())
