@@ -92,21 +92,25 @@ def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
     return data
 
 
-def _adopt_observed(
-    observed: types.ScalingPolicyStatus | None, memory: PolicyMemory, now: float
-) -> None:
+def _adopt_observed(policy: types.ScalingPolicy, memory: PolicyMemory, now: float) -> None:
     """Take the status the API server shows as the last one written, when this instance has
     written none it is sure of (it has just started or taken the lead, or its last write
     failed). Without it a new leader wrote every policy's status at its first evaluation, a
     round of writes and watch echoes on top of the round itself. The refresh clock starts at
-    the observed decision's time, so the fleet's refreshes stay where the old leader had them;
-    a status with no decision was never written by an evaluation and is written in full."""
-    decision = observed.last_decision if observed is not None else None
-    if observed is None or decision is None:
+    the observed decision's time, so the fleet's refreshes keep their place, except that a
+    refresh already due (the old leader's last writes are a minute old and more after the
+    Lease expired) waits one evaluation interval: the first round writes news only. A status
+    with no decision was never written by an evaluation and is written in full."""
+    observed = policy.status
+    decision = observed.last_decision
+    if decision is None:
         return
     memory.written = observed
     memory.written_essence = _essence(observed)
-    memory.written_at = min(decision.time.timestamp(), now)
+    interval = float(policy.spec.scaling.evaluation_interval)
+    memory.written_at = min(
+        now, max(decision.time.timestamp(), now - refresh.STATUS_REFRESH_SECONDS + interval)
+    )
 
 
 @dataclasses.dataclass
@@ -443,7 +447,7 @@ class Evaluator:
         the last write and no refresh is due (then it is only remembered)."""
         now = self.clock()
         if memory.written is None:
-            _adopt_observed(policy.status, memory, now)
+            _adopt_observed(policy, memory, now)
         previous_write = memory.written or policy.status
         memory.status = compact.shared(new)  # kept until the next evaluation
         essence = _essence(new)

@@ -179,7 +179,7 @@ def test_news_is_written_at_once(news: dict[str, object]) -> None:
 async def test_a_new_leader_does_not_rewrite_a_settled_status(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    old = harness.world(monkeypatch)
+    old = harness.world(monkeypatch, obj=harness.body(evaluationInterval=15))
     old.metric.utilization = 1.0  # at target: every evaluation holds
     await old.adopt()
     await old.evaluate()
@@ -195,20 +195,20 @@ async def test_a_new_leader_does_not_rewrite_a_settled_status(
     await new.adopt()
     new.clock.now += 15
     took_over = new.clock.now
+    # A refresh is due when it takes over: a minute since the last write, in the window.
+    offset = took_over % refresh.STATUS_REFRESH_SECONDS
+    monkeypatch.setattr(refresh, "phase", lambda _uid: offset)
+    assert refresh.due(last_write, took_over, offset)
     await new.evaluate()
     assert len(new.hub.writes) == settled  # the status shown is the one it would write
-    # The refresh keeps the old leader's timing: due a minute after its last write, in the
-    # policy's window, not a minute after the takeover.
-    offset = refresh.phase(harness.UID)
-    while True:
+    # The refresh that fell due while no one led waits one interval (the first round writes
+    # news only), then comes in the policy's window: not a minute after the takeover.
+    while len(new.hub.writes) == settled:
         new.clock.now += 15
-        due = refresh.due(last_write, new.clock.now, offset)
         await new.evaluate()
-        if due:
-            break
-        assert len(new.hub.writes) == settled
     assert len(new.hub.writes) == settled + 1
-    assert new.clock.now - took_over < refresh.STATUS_REFRESH_SECONDS
+    assert 15 <= new.clock.now - took_over < refresh.STATUS_REFRESH_SECONDS
+    assert (new.clock.now - offset) % refresh.STATUS_REFRESH_SECONDS < refresh.WINDOW_SECONDS
 
 
 async def test_a_new_leader_writes_news_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
