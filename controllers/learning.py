@@ -17,7 +17,8 @@ A standby (leader election) reads the tables as they are written (`prepare`, `ve
 the instance that takes over has them already and re-reads only those written since.
 
 A table is read once when the operator adopts a policy and written at most once per
-`aiConfig.persistIntervalSeconds` (only when it changed), and when the operator stops; a
+`aiConfig.persistIntervalSeconds` (only when it changed; the first time at the policy's own
+phase in that interval, so a fleet's writes are spread over it), and when the operator stops; a
 write that fails is retried at every evaluation until one succeeds, and the condition
 `QTableSaved` (with an Event when it turns False) says where the table is or why it is not;
 `discard` removes a policy's tables when the policy is deleted. Nothing is ever silently
@@ -37,6 +38,7 @@ import hashlib
 import io
 import logging
 import zipfile
+import zlib
 from typing import Any
 
 from api.v1 import scalingpolicy_types as types
@@ -341,7 +343,9 @@ async def persist(
     # Never more often than MIN_PERSIST_SECONDS, whatever the spec says: with a short
     # persistIntervalSeconds a table would otherwise be written on every evaluation.
     interval = max(policy.spec.ai_config.persist_interval_seconds, MIN_PERSIST_SECONDS)
-    if not force and now - rt.last_persist < interval:
+    if rt.persist_due is None:
+        rt.persist_due = now + persist_phase(rt.key, interval)
+    if not force and now < rt.persist_due:
         return False
     data = rt.learner.to_bytes()
     digest = content_digest(data)
@@ -368,8 +372,18 @@ async def persist(
     rt.table_stored = True
     rt.dirty = False
     rt.last_persist = now
+    rt.persist_due = now + interval
     rt.persisted_digest = digest
     return True
+
+
+def persist_phase(key: str, interval: float) -> float:
+    """How long after it first learned a policy's table is first written: a stable fraction
+    of the persist interval, from a hash of the policy's key. Written at its first change, a
+    fleet's tables were all written in the round after a start or a takeover (a thousand
+    ConfigMap writes within a minute, the loop stalled behind them) and, a persist interval
+    after each, in the same round again, for as long as the process ran."""
+    return zlib.crc32(key.encode()) / 2**32 * interval
 
 
 async def save(

@@ -63,6 +63,9 @@ class PolicyRuntime:
     learner_ready: bool = False
     dirty: bool = False  # learned since the last write to the ConfigMap
     last_persist: float = 0.0
+    # When the next routine write of the table is due (wall clock; None: not set yet, the first
+    # one is placed at the policy's phase in the persist interval: controllers/learning.py).
+    persist_due: float | None = None
     persisted_digest: str | None = None  # content of the last table written (or read)
     # Whether the table's ConfigMap exists: False when the load found none (the first write
     # creates it, not a PATCH answered 404 and then a POST), True once read or written.

@@ -37,6 +37,16 @@ POLICY = types.ScalingPolicy.model_validate(
 OWN = "nimbusguard-qtable-u-1"
 
 
+_PHASE = learning.persist_phase  # the real one, for the test of the spread
+
+
+@pytest.fixture(autouse=True)
+def first_write_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here are about what is written and when again: a first write at once (the
+    phase in the interval is tested on its own below)."""
+    monkeypatch.setattr(learning, "persist_phase", lambda _key, _interval: 0.0)
+
+
 def _object(body: dict[str, Any]) -> Any:
     meta = body.get("metadata", {})
     refs = [
@@ -450,6 +460,36 @@ async def test_a_short_persist_interval_is_bounded(cluster: Cluster) -> None:
         _learned(rt)
         written += await learning.persist(STORE, policy, rt, now=1000.0 + 5 * step, force=False)
     assert written == 6  # one PATCH per MIN_PERSIST_SECONDS, not one per evaluation
+
+
+async def test_a_fleets_first_writes_are_spread_over_the_persist_interval(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(learning, "persist_phase", _PHASE)
+    interval = POLICY.spec.ai_config.persist_interval_seconds
+    rt = _rt()
+    await learning.load(STORE, POLICY, rt)
+    _learned(rt)
+    phase = _PHASE(rt.key, interval)
+    assert 0 <= phase < interval
+    # Learned at 1000 s: not written before its phase, written at the first evaluation after.
+    assert not await learning.persist(STORE, POLICY, rt, now=1000.0, force=False)
+    assert not await learning.persist(STORE, POLICY, rt, now=1000.0 + phase - 1, force=False)
+    assert await learning.persist(STORE, POLICY, rt, now=1000.0 + phase, force=False)
+    _learned(rt)  # then once per interval after that write
+    assert not await learning.persist(
+        STORE, POLICY, rt, now=1000.0 + phase + interval - 1, force=False
+    )
+    assert await learning.persist(STORE, POLICY, rt, now=1000.0 + phase + interval, force=False)
+    # A graceful stop writes whatever is due or not.
+    _learned(rt)
+    assert await learning.persist(STORE, POLICY, rt, now=1000.0 + phase + interval + 1, force=True)
+    # A thousand policies that all learned in the same round: their first writes fill the
+    # interval evenly (no tenth of it holds more than 13 %), not the same round.
+    tenths = [0] * 10
+    for n in range(1000):
+        tenths[int(_PHASE(f"bench-{n % 40:02d}/p{n:04d}", interval) / interval * 10)] += 1
+    assert max(tenths) < 130 and min(tenths) > 70, tenths
 
 
 async def test_an_unchanged_table_is_not_written_again(cluster: Cluster) -> None:
