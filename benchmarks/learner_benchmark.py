@@ -55,6 +55,7 @@ LOOPS: dict[str, dict[str, Any]] = {
 SEEDS = {"flash_crowd": 11, "step": 12, "ramp": 13, "sawtooth": 14, "drift": 15}
 FRESH = {s: (100 + n, 200 + n, 300 + n) for s, n in SEEDS.items() if s != "drift"}
 EPISODES = 3
+LOOP_NAMES = {"fast": "fast", "api": "API"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,8 +416,34 @@ def doc(results: dict[str, Any]) -> str:
                 f" | {'n/a' if api is None else f'{api:.3f}'} |"
             )
         lines.append("")
-    lines.append(f"Measured {results.get('measured', '?')}.")
+    lines.append(measured(results))
     return "\n".join(lines)
+
+
+def measured(results: dict[str, Any]) -> str:
+    """When the rows were run: one date, or one per group of rows when a partial run
+    (`--loop api`, `--fresh-only`) re-ran some and kept the others."""
+    default = results.get("measured", "?")
+    groups: dict[str, set[str]] = {}
+    for kind in ("same", "cross", "fresh"):
+        for r in results.get(kind, []):
+            label = "fresh seeds" if kind == "fresh" else f"{LOOP_NAMES[r['loop']]} loop"
+            groups.setdefault(label, set()).add(r.get("measured", default))
+    dates = set().union(*groups.values())
+    if len(dates) <= 1:
+        return f"Measured {next(iter(dates), default)}."
+    return "Measured: " + "; ".join(f"{k} {', '.join(sorted(v))}" for k, v in groups.items()) + "."
+
+
+def stamp(results: dict[str, Any]) -> None:
+    """Date the rows an earlier run left without one with that run's date, before this run
+    replaces the top-level date with its own."""
+    previous = results.get("measured")
+    if previous is None:
+        return
+    for kind in ("same", "cross", "fresh"):
+        for r in results.get(kind, []):
+            r.setdefault("measured", previous)
 
 
 def write_doc(results: dict[str, Any]) -> None:
@@ -444,14 +471,15 @@ def main() -> None:
         return
     if not args.fresh_only:
         results["seeds"] = args.seeds
-    results["measured"] = time.strftime("%Y-%m-%d", time.gmtime())
+    stamp(results)
+    today = results["measured"] = time.strftime("%Y-%m-%d", time.gmtime())
     names = [] if args.fresh_only else ["alibaba", *SEEDS]
     for loop in args.loop or list(LOOPS):
         for name in names:
             if args.only and name not in args.only:
                 continue
             t0 = time.monotonic()
-            row = same_trace(name, loop, args.seeds)
+            row = {**same_trace(name, loop, args.seeds), "measured": today}
             results.setdefault("same", [])
             results["same"] = [
                 r for r in results["same"] if (r["trace"], r["loop"]) != (name, loop)
@@ -462,7 +490,7 @@ def main() -> None:
             save(results)
             if name in ("alibaba", "drift"):
                 continue
-            cross = cross_trace(name, loop, args.seeds, row)
+            cross = {**cross_trace(name, loop, args.seeds, row), "measured": today}
             results.setdefault("cross", [])
             results["cross"] = [
                 r for r in results["cross"] if (r["trace"], r["loop"]) != (name, loop)
@@ -475,7 +503,7 @@ def main() -> None:
             if args.only and shape not in args.only:
                 continue
             for seed in seeds:
-                row = same_trace(shape, "fast", 1, seed)
+                row = {**same_trace(shape, "fast", 1, seed), "measured": today}
                 results.setdefault("fresh", [])
                 results["fresh"] = [
                     r for r in results["fresh"]
