@@ -25,6 +25,7 @@ import contextvars
 import logging
 import random
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -219,7 +220,7 @@ class Reconciler:
                 delay = min(MAX_BACKOFF, _interval(memory.body))
             elif self.standing_by():
                 await self._prepare(uid, memory)
-                delay = _interval(memory.body)
+                delay = until_place(uid, _interval(memory.body), time.monotonic())
             elif (settle := self._settling(uid, memory)) > 0:
                 delay = settle
             else:
@@ -560,6 +561,18 @@ def slim(body: Mapping[str, Any]) -> Mapping[str, Any]:
         **body,
         "metadata": {k: v for k, v in meta.items() if k != "managedFields"},
     }
+
+
+def until_place(uid: str, interval: float, now: float) -> float:
+    """Seconds from `now` (monotonic) until the policy's own place in its interval, a stable
+    fraction of it from a hash of its uid: in (0, interval]. A standby's loops tick there, so
+    the policies it takes over are first evaluated spread over one interval, however bunched
+    their ticks were when it first saw them (ticking an interval after the previous tick, they
+    kept the start-up listing's timing: a listing that outlasted the start-up window left
+    most of the fleet in the same half second, and a takeover's first round came as one
+    burst, up to an interval after the Lease was taken)."""
+    place = zlib.crc32(uid.encode()) / 2**32 * interval
+    return interval - (now - place) % interval
 
 
 def _interval(body: Mapping[str, Any]) -> float:

@@ -14,7 +14,15 @@ import kopf
 import pytest
 from kubernetes.aio import client as k8s
 
-from controllers import health, learning, manager, observability, permits as permits_, settings
+from controllers import (
+    health,
+    learning,
+    manager,
+    observability,
+    permits as permits_,
+    reconciler,
+    settings,
+)
 from nimbusguard.clients import endpoints, errors, kube, qtables
 from nimbusguard.workflow import runtime as runtime_
 from tests.unit.controllers import harness
@@ -293,3 +301,22 @@ async def test_an_unreadable_table_is_read_again_only_once_it_is_written_again(
         await _until(lambda: tables.listings > listed + 1, "a listing since")
         w.rec._memory["a"].wake.set()
         await _until(lambda: ("a", "6") in tables.reads, "the read of the new version")
+
+
+def test_a_standby_ticks_at_each_policys_place_in_the_interval() -> None:
+    """Policies first seen in the same instant (a start-up listing that outlasted the start-up
+    window) tick at their own places, so a takeover's first round is spread over one
+    interval, not one burst."""
+    interval, now = 15.0, 1234.5
+    uids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(1000)]
+    ticks = [now + reconciler.until_place(uid, interval, now) for uid in uids]
+    assert all(now < t <= now + interval for t in ticks)
+    seconds = [0] * 15
+    for t in ticks:
+        seconds[min(14, int(t - now))] += 1
+    assert max(seconds) < 100 and min(seconds) > 35, seconds  # about 67 in every second
+    # Each policy keeps its place from one tick to the next, whenever the tick ended.
+    uid = uids[0]
+    first = now + reconciler.until_place(uid, interval, now)
+    later = first + 0.3  # its table read took 0.3 s
+    assert later + reconciler.until_place(uid, interval, later) == pytest.approx(first + interval)
