@@ -22,7 +22,7 @@ from typing import Any
 
 import kubernetes
 
-from benchmarks import scale_fleet as fleet, scale_operator, scale_probe as probe
+from benchmarks import scale_decisions, scale_fleet as fleet, scale_operator, scale_probe as probe
 from hack import scaleload
 from hack.localcluster import LocalClusters, LocalPrometheus
 
@@ -232,6 +232,7 @@ def _measure(
     prom_before = probe.fetch(f"{prometheus.url}/metrics")
     meter.start()
     peak_inflight = 0.0
+    window_start = time.time()
     ends = time.monotonic() + opts.window
     while time.monotonic() < ends:
         meter.sample()
@@ -245,6 +246,9 @@ def _measure(
         n, opts.window, cores, meter.peak_rss, servers_before, servers_after,
         op_before, op_after, prom_before, prom_after, peak_inflight,
     )  # fmt: skip
+    result["steady"]["decision_lag"] = scale_decisions.lag(
+        scale_decisions.decisions(first.log_file, "a"), fleet.INTERVAL, window_start, time.time()
+    )
     if opts.takeover:
         result["takeover"] = _takeover(first, operators[1], servers, n, say)
     # The profile covers the operator's whole life: count every evaluation it ran.

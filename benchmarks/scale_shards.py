@@ -11,15 +11,13 @@ double evaluation (counted, should be zero).
 
 from __future__ import annotations
 
-import datetime
 import itertools
-import json
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from benchmarks import scale_fleet as fleet, scale_operator, scale_probe as probe, scale_run
+from benchmarks.scale_decisions import decisions
 
 
 def _owned(scrapes: Iterable[probe.Scrape]) -> int:
@@ -28,21 +26,6 @@ def _owned(scrapes: Iterable[probe.Scrape]) -> int:
 
 def _held(scrapes: Iterable[probe.Scrape]) -> int:
     return sum(int(probe.gauge(s, "nimbusguard_shards_held")) for s in scrapes)
-
-
-def decisions(log: Path, replica: str) -> list[tuple[str, float, str]]:
-    """(namespace/policy, unix time, replica) of every decision line of a JSON log."""
-    out = []
-    for line in log.read_text(errors="replace").splitlines():
-        if '"decision ' not in line:
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        when = datetime.datetime.fromisoformat(record["time"]).timestamp()
-        out.append((f"{record.get('namespace')}/{record.get('policy')}", when, replica))
-    return out
 
 
 def doubles(events: Iterable[tuple[str, float, str]], interval: float) -> int:

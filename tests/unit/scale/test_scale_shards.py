@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import scale_shards
+from benchmarks import scale_decisions, scale_shards
 
 
 def test_decisions_are_read_from_json_lines_only(tmp_path: Path) -> None:
@@ -15,7 +15,7 @@ def test_decisions_are_read_from_json_lines_only(tmp_path: Path) -> None:
         "not json, decision something\n"
         '{"time": "2026-12-02T01:00:01+00:00", "message": "Handler succeeded", "policy": "x"}\n'
     )
-    assert scale_shards.decisions(log, "r0") == [("bench-01/p0001", 1796173200.0, "r0")]
+    assert scale_decisions.decisions(log, "r0") == [("bench-01/p0001", 1796173200.0, "r0")]
 
 
 def test_only_close_evaluations_by_different_replicas_count_as_doubles() -> None:
@@ -30,3 +30,16 @@ def test_only_close_evaluations_by_different_replicas_count_as_doubles() -> None
         ("c", 2.0, "r0"),  # the same replica woken early: not a handover
     ]
     assert scale_shards.doubles(events, 15.0) == 1
+
+
+def test_decision_lag_is_the_gap_minus_the_interval_inside_the_window() -> None:
+    events = [
+        ("a", 100.0, "r"), ("a", 115.5, "r"), ("a", 132.5, "r"), ("a", 160.0, "r"),
+        ("b", 101.0, "r"), ("b", 116.0, "r"),
+    ]  # fmt: skip
+    lag = scale_decisions.lag(events, 15.0, start=110.0, end=150.0)
+    # a: 0.5 and 2.0 late inside the window (160 is after it); b: on time.
+    assert lag["gaps"] == 3
+    assert lag["max"] == 2.0 and lag["p50"] == 0.5
+    assert lag["late_1s_percent"] == 33.3 and lag["late_10s_percent"] == 0.0
+    assert scale_decisions.lag(events, 15.0, start=200.0, end=300.0) == {"gaps": 0}
