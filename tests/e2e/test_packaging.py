@@ -398,14 +398,13 @@ def _run_and_check(
     exporter.set("packaging", 3)  # 3 replicas' worth of demand
     h.create_deployment(hub_api, hub_ns, "web", replicas=1)
     support.apps_v1(member_api).create_namespaced_deployment(member_ns, _cpu_deployment("edge"))
-    h.create_policy(
-        hub_api,
-        hub_ns,
-        _policy(
-            "web", "web", query=h.demand_query("packaging"), prometheus_url=prom.url,
-            cooldown=5, interval=5, max_replicas=5,
-        ),
+    web = _policy(
+        "web", "web", query=h.demand_query("packaging"), prometheus_url=prom.url,
+        cooldown=5, interval=5, max_replicas=5,
     )  # fmt: skip
+    # Its table's first write comes at its phase in the persist interval: within 10 s here.
+    web["spec"]["aiConfig"] = {"persistIntervalSeconds": 10}
+    h.create_policy(hub_api, hub_ns, web)
     edge = _policy("edge", "edge", cluster="member", target_namespace=member_ns, cooldown=5,
                    interval=5, max_replicas=3)  # fmt: skip
     edge["spec"]["metrics"] = {"cpu": {"targetUtilization": 60}}
