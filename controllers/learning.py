@@ -38,11 +38,10 @@ import hashlib
 import io
 import logging
 import zipfile
-import zlib
 from typing import Any
 
 from api.v1 import scalingpolicy_types as types
-from controllers import conditions as cond, notices
+from controllers import conditions as cond, notices, refresh
 from nimbusguard.clients import errors, qtables
 from nimbusguard.scaling import learner, promotion, qtable
 from nimbusguard.workflow import runtime as runtime_
@@ -383,7 +382,7 @@ def persist_phase(key: str, interval: float) -> float:
     fleet's tables were all written in the round after a start or a takeover (a thousand
     ConfigMap writes within a minute, the loop stalled behind them) and, a persist interval
     after each, in the same round again, for as long as the process ran."""
-    return zlib.crc32(key.encode()) / 2**32 * interval
+    return refresh.place(key, interval)
 
 
 async def save(

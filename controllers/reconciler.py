@@ -25,7 +25,6 @@ import contextvars
 import logging
 import random
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -41,6 +40,7 @@ from controllers import (
     learning,
     observability,
     permits as permits_,
+    refresh,
 )
 from nimbusguard.clients import errors, kube, qtables
 from nimbusguard.workflow import graph as graph_, runtime as runtime_
@@ -571,8 +571,7 @@ def until_place(uid: str, interval: float, now: float) -> float:
     kept the start-up listing's timing: a listing that outlasted the start-up window left
     most of the fleet in the same half second, and a takeover's first round came as one
     burst, up to an interval after the Lease was taken)."""
-    place = zlib.crc32(uid.encode()) / 2**32 * interval
-    return interval - (now - place) % interval
+    return interval - (now - refresh.place(uid, interval)) % interval
 
 
 def _interval(body: Mapping[str, Any]) -> float:

@@ -22,10 +22,16 @@ WINDOW_SECONDS = STATUS_REFRESH_SECONDS / 2
 STALEST_SECONDS = 2 * STATUS_REFRESH_SECONDS
 
 
+def place(key: str, period: float) -> float:
+    """A stable place in `period` (seconds from its start) for a policy's key, the same across
+    restarts and replicas: what spreads a fleet's periodic work over the period (the status
+    refresh windows here, the first Q-table writes, a standby's ticks)."""
+    return zlib.crc32(key.encode()) / 2**32 * period
+
+
 def phase(uid: str) -> float:
-    """The start of the policy's window in the minute, in seconds: stable across restarts and
-    replicas."""
-    return zlib.crc32(uid.encode()) / 2**32 * STATUS_REFRESH_SECONDS
+    """The start of the policy's window in the minute, in seconds."""
+    return place(uid, STATUS_REFRESH_SECONDS)
 
 
 def due(written_at: float, now: float, offset: float) -> bool:
