@@ -320,3 +320,24 @@ def test_a_standby_ticks_at_each_policys_place_in_the_interval() -> None:
     first = now + reconciler.until_place(uid, interval, now)
     later = first + 0.3  # its table read took 0.3 s
     assert later + reconciler.until_place(uid, interval, later) == pytest.approx(first + interval)
+
+
+async def test_a_standby_loop_waits_until_its_policys_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop, not only the arithmetic: each standby tick asks `until_place` for its wait."""
+    asked: list[tuple[str, float]] = []
+
+    def spy(uid: str, interval: float, now: float) -> float:
+        asked.append((uid, interval))
+        return 0.01  # the next tick almost at once, so the test sees several
+
+    monkeypatch.setattr(reconciler, "until_place", spy)
+    leading = [False]
+    w = _standby(monkeypatch, leading)
+    Tables(monkeypatch, {"a": "5"})
+    async with _following(w):
+        await _observe(w, "a")
+        await _until(lambda: len(asked) >= 3, "three standby ticks")
+    assert set(asked) == {("a", 30.0)}
+    assert w.rec.cadence.evaluated == 0
