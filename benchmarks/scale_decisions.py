@@ -1,6 +1,8 @@
-"""The operator's decision log as a measurement: every evaluation logs its decision with its
-time, so the gaps between one policy's decisions, minus its interval, are its evaluation lag
-as the scale issue defines it (actual minus configured interval), per evaluation.
+"""The operator's decision log as a measurement: every evaluation logs its decision with the
+time its target read was answered (`observed`), so the gaps between one policy's observations,
+minus its interval, are its evaluation lag as the scale issue defines it (actual minus
+configured interval), per evaluation. Lines without `observed` (an older operator) are timed
+by the log line itself, the end of the evaluation.
 
 The operator's own `nimbusguard_evaluation_lag_seconds` histogram gives only bucket counts:
 a p99 read from them is interpolated inside a bucket (between 10 and 30 s it read 27-28 s in
@@ -27,7 +29,12 @@ def decisions(log: Path, replica: str) -> list[tuple[str, float, str]]:
             record = json.loads(line)
         except ValueError:
             continue
-        when = datetime.datetime.fromisoformat(record["time"]).timestamp()
+        observed = record.get("observed")
+        when = (
+            float(observed)
+            if isinstance(observed, int | float)
+            else datetime.datetime.fromisoformat(record["time"]).timestamp()
+        )
         out.append((f"{record.get('namespace')}/{record.get('policy')}", when, replica))
     return out
 
@@ -37,8 +44,7 @@ def lag(
 ) -> dict[str, Any]:
     """The gaps between consecutive decisions of each policy, minus `interval`, for the
     decisions that fall in [start, end) (unix times): quantiles and the share late by more
-    than 1 and 10 s. A decision is logged when its evaluation ends, so a gap also holds the
-    difference between the two evaluations' durations."""
+    than 1 and 10 s."""
     by_policy: dict[str, list[float]] = {}
     for policy, when, _replica in events:
         by_policy.setdefault(policy, []).append(when)

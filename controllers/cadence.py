@@ -1,8 +1,9 @@
 """Is the process keeping up? Each policy's due time, how late its evaluation started, and
 which policies it evaluated at least once.
 
-The per-policy loop calls `started(uid)` just before an evaluation and `scheduled(uid, delay)`
-with the delay it then waits. Lag is the start minus the due time (previous start + delay): a
+The per-policy loop calls `started(uid)` just before an evaluation and `scheduled(uid, delay,
+since)` with the delay it then waits and what it runs from (the answer to the evaluation's
+target read). Lag is the start minus the due time (since + delay): a
 process that holds more policies than it can evaluate shows it here as a growing lag and a
 growing overdue age, never as evaluations silently skipped. An early wake-up (a spec change)
 is not late, so it observes nothing.
@@ -45,9 +46,11 @@ class Cadence:
         self._metrics.evaluation_lag.observe(lag)
         return lag
 
-    def scheduled(self, uid: str, delay: float) -> None:
-        """The evaluation of `uid` that started last asked for the next one `delay` s later."""
-        self._due[uid] = self._started.get(uid, self._clock()) + delay
+    def scheduled(self, uid: str, delay: float, since: float | None = None) -> None:
+        """The evaluation of `uid` that started last asked for the next one `delay` s after
+        `since` (default: its start)."""
+        base = since if since is not None else self._started.get(uid, self._clock())
+        self._due[uid] = base + delay
 
     def forget(self, uid: str) -> None:
         """`uid` is no longer evaluated here (deleted, or its shard moved away)."""

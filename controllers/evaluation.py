@@ -196,7 +196,7 @@ class Evaluator:
         namespace = meta.namespace or "default"
         memory.runtime.reconfigure(spec)
         previous = intents.newest(memory.status or policy.status, policy.status, memory.record)
-        now = self.clock()
+        now, begun = self.clock(), time.monotonic()
         log = observability.policy_logger(logger, namespace, meta.name, spec.target.cluster)
         permit = await self.permits.check(policy)
         if permit.refusal is not None:
@@ -328,7 +328,9 @@ class Evaluator:
         written = await self.write(policy, new_status, memory)
         for notice in [*notices.derive(previous, new_status, outcome), *posted]:
             await self.post(policy, notice)
-        self._count(policy, memory, verdict, outcome, log)
+        read_at = rt.read_at
+        observed = None if read_at is None or read_at < begun else now + (read_at - begun)
+        self._count(policy, memory, verdict, outcome, log, observed)
 
         transient = (
             not written
@@ -543,7 +545,11 @@ class Evaluator:
         verdict: phases.Verdict,
         outcome: status.Outcome,
         log: logging.LoggerAdapter[logging.Logger],
+        observed: float | None = None,
     ) -> None:
+        """Count the evaluation in /metrics and log its decision, with `observed`: when the
+        target's read was answered (the clock's time), from which the gaps between one
+        policy's observations are measured (benchmarks/scale_decisions.py)."""
         m = self.metrics
         m.workflows.inc()
         decision = outcome.decision
@@ -551,6 +557,8 @@ class Evaluator:
             m.workflows_successful.inc()
         if decision is not None:
             m.decisions.labels(action=decision.action, mode=decision.mode).inc()
+            if observed is not None:
+                log = logging.LoggerAdapter(log.logger, {**(log.extra or {}), "observed": observed})
             log.info(
                 "decision %s %d→%d (%s): %s",
                 decision.action,

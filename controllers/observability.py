@@ -125,8 +125,9 @@ class Metrics:
         # Scale: is this process keeping up with its policies? (controllers/cadence.py)
         self.evaluation_lag = prom.Histogram(
             "nimbusguard_evaluation_lag_seconds",
-            "How late an evaluation started: actual start minus (previous start + the delay it "
-            "asked for). Grows when a process holds more policies than it can evaluate.",
+            "How late an evaluation started: actual start minus when it was due (the previous "
+            "evaluation's target read + the interval or retry delay it asked for). Grows when "
+            "a process holds more policies than it can evaluate.",
             # Fine between 1 and 30 s, where a process just behind its schedule sits: with
             # 10 and 30 only, every p99 in between read 27-28 s by interpolation
             # (docs/scaling.md, "Persist and takeover round").

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import logging
 import math
+import time
 from typing import Any
 
 from langgraph.graph import END
@@ -51,6 +52,7 @@ async def observe(state: st.EvaluationState, runtime: Runtime[st.EvaluationConte
         target = await workloads.read(ctx.api, ctx.target)
     except errors.ClientError as exc:
         return {"error": exc}
+    ctx.runtime.read_at = time.monotonic()
     update: Update = {"target": target}
     if inp.spec.paused:
         return update

@@ -72,6 +72,9 @@ class PolicyRuntime:
     table_stored: bool | None = None
     save_error: str | None = None  # why the table's last write failed (None: it did not)
     previous: observation.Observation | None = None  # the last observation
+    # When the target's last read was answered (monotonic): the next evaluation is timed from
+    # it, so one policy's reads are never closer than its interval (controllers/reconciler.py).
+    read_at: float | None = None
     metric_failing_since: float | None = None
     regret_total: float = 0.0
     shield_seen: int = 0

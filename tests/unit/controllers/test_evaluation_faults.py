@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -203,13 +204,18 @@ def test_the_first_evaluations_after_start_are_spread_over_one_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = harness.world(monkeypatch)
-    delays = [w.rec.first_delay(30.0) for _ in range(200)]
+    uids = [f"uid-{n}" for n in range(200)]
+    delays = [w.rec.first_delay(30.0, uid) for uid in uids]
     assert max(delays) > 20 and min(delays) < 10
+    # Each at its own place in the interval, where its later evaluations settle.
+    now = time.monotonic()
+    for uid, delay in zip(uids[:5], delays[:5], strict=True):
+        assert delay == pytest.approx(reconciler.until_place(uid, 30.0, now), abs=0.05)
     # An hourly policy still gets its first phase within a minute.
-    hourly = [w.rec.first_delay(3600.0) for _ in range(200)]
+    hourly = [w.rec.first_delay(3600.0, uid) for uid in uids]
     assert max(hourly) <= reconciler.STARTUP_SPREAD_MAX and max(hourly) > 40
     w.rec._started -= 3600  # later: a new policy goes at once
-    assert max(w.rec.first_delay(30.0) for _ in range(50)) <= 0.5
+    assert max(w.rec.first_delay(30.0, uid) for uid in uids[:50]) <= 0.5
 
 
 async def test_nothing_is_written_once_leadership_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:

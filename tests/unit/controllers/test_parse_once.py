@@ -45,7 +45,7 @@ async def test_the_kept_body_has_no_managed_fields(monkeypatch: pytest.MonkeyPat
     body = w.policy_body()
     managed = [{"manager": "nimbusguard", "fieldsV1": {"f:status": {"f:phase": {}}}}]
     body["metadata"]["managedFields"] = managed
-    w.rec.first_delay = lambda interval: 3600.0  # type: ignore[method-assign]
+    w.rec.first_delay = lambda interval, uid: 3600.0  # type: ignore[method-assign]
     await w.rec.observe(body, lambda _: [])
     kept = w.rec._memory[harness.UID].body
     assert "managedFields" not in kept["metadata"]

@@ -81,7 +81,7 @@ async def test_counting_owned_policies_is_linear_in_the_policies(
         return int(uid.rsplit("-", 1)[1]) % 2 == 0
 
     w = harness.world(monkeypatch, rec_kwargs={"owns": owns})
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 3600.0)  # no loop asks
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval, uid: 3600.0)  # no loop asks
     count = 400
     bodies = []
     for i in range(count):
@@ -117,7 +117,7 @@ async def test_a_policy_handed_over_is_first_evaluated_an_interval_after_the_rel
         obj=harness.body(evaluationInterval=5),
         rec_kwargs={"handed_over": lambda uid: released},
     )
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval, uid: 0.0)
     starts: list[float] = []
     evaluated = asyncio.Event()
 
@@ -161,7 +161,7 @@ async def test_a_shard_lost_during_an_evaluation_stops_its_reads_and_writes(
     memory_body = w.policy_body()
     memory_body["status"] = {"phase": "Learning"}  # no initial status write
     await w.rec.observe(memory_body, lambda _: [])
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 3600.0)
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval, uid: 3600.0)
     reads = [0]
     read = w.target.read
 
@@ -206,7 +206,7 @@ async def test_a_new_policy_of_another_shard_gets_no_initial_status_from_this_re
     w = harness.world(monkeypatch, rec_kwargs={"owns": lambda uid: False})
     waiting = asyncio.Event()
 
-    def first_delay(interval: float) -> float:
+    def first_delay(interval: float, uid: str) -> float:
         waiting.set()  # past the initial status, before the first evaluation
         return 3600.0
 

@@ -86,7 +86,7 @@ def _standby(monkeypatch: pytest.MonkeyPatch, leading: list[bool]) -> harness.Wo
         monkeypatch,
         rec_kwargs={"standby": True, "may_write": lambda: leading[0]},
     )
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval, uid: 0.0)
     return w
 
 

@@ -33,7 +33,7 @@ async def test_evaluations_beyond_the_bound_wait_and_their_wait_is_lag(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 2})
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval, uid: 0.0)
     flight, done = InFlight(), [0]
     enough = asyncio.Event()
 
@@ -64,7 +64,7 @@ async def test_a_policy_forgotten_while_waiting_is_not_evaluated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 1})
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 0.0)
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval, uid: 0.0)
     evaluated: list[str] = []
     release, first = asyncio.Event(), asyncio.Event()
 
@@ -107,7 +107,7 @@ def test_the_bound_is_a_setting() -> None:
 async def test_the_initial_status_writes_take_turns_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """A start-up listing of policies without a phase is not one write per policy at once."""
     w = harness.world(monkeypatch, rec_kwargs={"max_concurrent": 2})
-    monkeypatch.setattr(w.rec, "first_delay", lambda interval: 3600.0)  # writes only
+    monkeypatch.setattr(w.rec, "first_delay", lambda interval, uid: 3600.0)  # writes only
     flight, phases = InFlight(), []
     all_written = asyncio.Event()
 

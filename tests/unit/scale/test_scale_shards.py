@@ -43,3 +43,12 @@ def test_decision_lag_is_the_gap_minus_the_interval_inside_the_window() -> None:
     assert lag["max"] == 2.0 and lag["p50"] == 0.5
     assert lag["late_1s_percent"] == 33.3 and lag["late_10s_percent"] == 0.0
     assert scale_decisions.lag(events, 15.0, start=200.0, end=300.0) == {"gaps": 0}
+
+
+def test_decisions_are_timed_by_the_target_read_when_the_line_has_it(tmp_path: Path) -> None:
+    log = tmp_path / "operator.log"
+    log.write_text(
+        '{"time": "2026-12-02T01:00:02+00:00", "message": "decision hold 1→1 (baseline): ok",'
+        ' "namespace": "bench-01", "policy": "p0001", "observed": 1796173200.25}\n'
+    )
+    assert scale_decisions.decisions(log, "r0") == [("bench-01/p0001", 1796173200.25, "r0")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import pytest
@@ -263,3 +264,15 @@ async def test_a_path_without_an_observation_keeps_the_last_one(
     assert rt.previous is remembered
     if path == "fallback acts":
         assert final["scaled_to"] == 2
+
+
+async def test_the_target_read_is_timed_when_it_succeeds(cluster: FakeCluster) -> None:
+    """The reconciler times the next evaluation from it (controllers/reconciler.py)."""
+    rt = runtime.PolicyRuntime.create("ns/web", SPEC)
+    before = time.monotonic()
+    await _run(sources_=[FakeSource(1.0)], rt=rt)
+    assert rt.read_at is not None and before <= rt.read_at <= time.monotonic()
+    read_at = rt.read_at
+    cluster.read_error = errors.ApiError(500, "boom")
+    await _run(sources_=[FakeSource(1.0)], rt=rt)
+    assert rt.read_at == read_at  # a failed read is not a read
