@@ -462,6 +462,25 @@ async def test_a_short_persist_interval_is_bounded(cluster: Cluster) -> None:
     assert written == 6  # one PATCH per MIN_PERSIST_SECONDS, not one per evaluation
 
 
+async def test_an_evaluation_a_moment_early_still_writes_a_due_table(cluster: Cluster) -> None:
+    """Evaluations may come 5 % of their interval early (pulled toward the policy's place):
+    a table due 0.25 s later is written now, not one evaluation interval later."""
+    policy = POLICY.model_copy(deep=True)
+    policy.spec.ai_config.persist_interval_seconds = 10
+    policy.spec.scaling.evaluation_interval = 5
+    rt = _rt()
+    await learning.load(STORE, policy, rt)
+    _learned(rt)
+    assert await learning.persist(STORE, policy, rt, now=1000.0, force=True)
+    writes = []
+    for step in range(1, 9):  # every 4.75 s: the place's pull at a 5 s interval
+        _learned(rt)
+        now = 1000.0 + 4.75 * step
+        if await learning.persist(STORE, policy, rt, now=now, force=False):
+            writes.append(now)
+    assert writes == [1009.5, 1019.0, 1028.5, 1038.0]  # every second evaluation
+
+
 async def test_a_fleets_first_writes_are_spread_over_the_persist_interval(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -472,13 +491,15 @@ async def test_a_fleets_first_writes_are_spread_over_the_persist_interval(
     _learned(rt)
     phase = _PHASE(rt.key, interval)
     assert 0 <= phase < interval
+    # Not due until a fifth of an evaluation interval before (evaluations may come early).
+    before = learning.PERSIST_EARLY * POLICY.spec.scaling.evaluation_interval + 1
     # Learned at 1000 s: not written before its phase, written at the first evaluation after.
     assert not await learning.persist(STORE, POLICY, rt, now=1000.0, force=False)
-    assert not await learning.persist(STORE, POLICY, rt, now=1000.0 + phase - 1, force=False)
+    assert not await learning.persist(STORE, POLICY, rt, now=1000.0 + phase - before, force=False)
     assert await learning.persist(STORE, POLICY, rt, now=1000.0 + phase, force=False)
     _learned(rt)  # then once per interval after that write
     assert not await learning.persist(
-        STORE, POLICY, rt, now=1000.0 + phase + interval - 1, force=False
+        STORE, POLICY, rt, now=1000.0 + phase + interval - before, force=False
     )
     assert await learning.persist(STORE, POLICY, rt, now=1000.0 + phase + interval, force=False)
     # A graceful stop writes whatever is due or not.
