@@ -83,9 +83,9 @@ class Fleet:
         n = self.replicas[ref.name]
         return workloads.TargetState(n, n, n, f"app={ref.name}", True)
 
-    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
+    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> workloads.Scaled:
         self.replicas[ref.name] = replicas
-        return replicas
+        return workloads.Scaled(replicas, None)
 
     def sources(self, key: str, *_: Any, **__: Any) -> list[Any]:
         return [Load(self, key.rsplit("/", 1)[1])]

@@ -47,9 +47,9 @@ class FakeTarget:
     async def read(self, api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
         return workloads.TargetState(self.replicas, self.replicas, self.replicas, "app=web", True)
 
-    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
+    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> workloads.Scaled:
         self.replicas = replicas
-        return replicas
+        return workloads.Scaled(replicas, None)
 
 
 @dataclasses.dataclass

@@ -155,8 +155,10 @@ class Evaluator:
         ownership: claims_.Ownership,
         clock: Callable[[], float] = time.time,
         may_write: Callable[[], bool] = lambda: True,
+        targets: workloads.Reader = workloads.GETS,
     ) -> None:
         self.clients = clients
+        self.targets = targets
         self.permits = permits
         self.metrics = metrics
         self.readiness = readiness
@@ -272,6 +274,7 @@ class Evaluator:
             runtime=memory.runtime,
             record_intent=recorder.begin,
             record_outcome=record_outcome,
+            targets=self.targets,
         )
         if not self.may_write():  # the shard or the Lease went while this waited: read nothing
             return min(MAX_BACKOFF, float(spec.scaling.evaluation_interval))

@@ -40,6 +40,8 @@ from nimbusguard.clients import (
     loop_thread,
     policies,
     shard_leases,
+    target_cache,
+    workloads,
 )
 from nimbusguard.workflow import graph
 
@@ -255,6 +257,7 @@ async def _operate(
     compiled: graph.Compiled | None = None,
 ) -> int:
     sharded = _shard_leases(cfg, clients, metrics) if cfg.shards else None
+    watched = target_cache.TargetCache() if cfg.target_reads == "watch" else None
     reconciler = reconciler_.Reconciler(
         clients=clients,
         permits=permits,
@@ -267,6 +270,7 @@ async def _operate(
         handed_over=sharded.handed_over if sharded else (lambda _: None),
         max_concurrent=cfg.max_concurrent_evaluations,
         standby=elector is not None,
+        targets=watched or workloads.GETS,
     )
     if sharded is not None:
         # The rounds run on the Lease thread; the loops they stop and count live on this one.
@@ -367,6 +371,8 @@ async def _operate(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if watched is not None:
+            await watched.close()
         if sharded is not None:  # the loops are stopped: hand the shards over at once
             await clients.in_lease_loop(sharded.release_all())
     return exit_code

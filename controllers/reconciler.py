@@ -42,7 +42,7 @@ from controllers import (
     permits as permits_,
     refresh,
 )
-from nimbusguard.clients import errors, kube, qtables
+from nimbusguard.clients import errors, kube, qtables, workloads
 from nimbusguard.workflow import graph as graph_, runtime as runtime_
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class Reconciler:
         handed_over: Callable[[str], float | None] = lambda _: None,
         max_concurrent: int = MAX_CONCURRENT,
         standby: bool = False,
+        targets: workloads.Reader = workloads.GETS,
     ) -> None:
         self.metrics = metrics
         # Set once this instance may evaluate: at once, or for a standby at `take_over`.
@@ -122,6 +123,7 @@ class Reconciler:
             ownership=self.ownership,
             clock=clock,
             may_write=self.fence,
+            targets=targets,
         )
         self.closing = False  # stopping: no new loops, no new evaluations
         self._started = time.monotonic()

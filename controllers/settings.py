@@ -30,6 +30,7 @@ from pydantic_settings import EnvSettingsSource
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["json", "text"]
+TargetReads = Literal["watch", "get"]
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 ENV_PREFIX = "NIMBUSGUARD_"
 
@@ -136,6 +137,13 @@ class Settings(pydantic_settings.BaseSettings):
         le=1024,
         description="Evaluations in flight at once; the others wait their turn, which shows as "
         "evaluation lag in /metrics (docs/scaling.md).",
+        json_schema_extra=_extra(group="evaluation"),
+    )
+    target_reads: TargetReads = pydantic.Field(
+        default="watch",
+        description="How evaluations read their targets: watch (one LIST and WATCH per cluster "
+        "and kind, a GET only where the watch cannot vouch for the answer; needs list and "
+        "watch on deployments and statefulsets) or get (one GET per evaluation).",
         json_schema_extra=_extra(group="evaluation"),
     )
     lease_name: str = pydantic.Field(

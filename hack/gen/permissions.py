@@ -123,10 +123,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "apps",
         ("deployments", "statefulsets"),
-        ("get",),
+        ("get", "list", "watch"),
         "target",
         ("clients",),
-        "read the target: replicas, ready replicas, pod selector",
+        "read the targets: replicas, ready replicas, pod selector (one watch per cluster "
+        "and kind; a GET where the watch cannot vouch for the answer)",
     ),
     Rule(
         "apps",

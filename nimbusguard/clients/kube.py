@@ -14,7 +14,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# A generous bound for one API call; watch streams are kopf's business, not ours.
+# A generous bound for one API call (watch streams have their own: `watch_events`).
 DEFAULT_TIMEOUT = 10.0
 # Reading one target is a GET of one small object: a cluster that cannot answer it in 5 s is
 # reported unreachable within an interval + 10 s of hanging, not an interval + 15 s.
@@ -374,6 +374,64 @@ async def call_json(
             reason="InvalidResponse",
         )
     return data
+
+
+async def watch_events(
+    fn: Callable[..., Awaitable[Any]],
+    *args: Any,
+    seconds: int,
+    silence: float,
+    cluster: str | None = None,
+    **kwargs: Any,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The events of one WATCH (`fn`, a `*_without_preload_content` list method), each as
+    plain JSON, until the server ends the stream after `seconds`.
+
+    A stream that sends nothing for `silence` seconds is taken for a dead connection
+    (ClusterUnreachableError): a half-open TCP connection would otherwise stall the watcher
+    for good. Use it under `contextlib.aclosing`, so a watcher that stops early closes the
+    connection rather than returning a half-read stream to the pool.
+    """
+    async with _answered(DEFAULT_TIMEOUT, cluster):
+        response = await fn(
+            *args,
+            watch=True,
+            timeout_seconds=seconds,
+            _request_timeout=seconds + 2 * silence,
+            **kwargs,
+        )
+    try:
+        status = int(response.status)
+        if not 200 <= status < 300:
+            async with _answered(DEFAULT_TIMEOUT, cluster):
+                raw = await response.read()
+            raise errors.ApiError.from_answer(status, response.reason, raw, cluster=cluster)
+        pending = b""
+        while True:
+            async with _answered(silence, cluster):
+                chunk = await response.content.readany()
+            if not chunk:
+                return
+            # Objects are split across chunks, and a chunk may hold several events.
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield _event(line, cluster)
+    finally:
+        response.close()
+
+
+def _event(line: bytes, cluster: str | None) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+        raise errors.ClientError(
+            f"{_where(cluster)} sent a watch event that is not a JSON object with an object",
+            reason="InvalidResponse",
+        )
+    return event
 
 
 # A LIST of metadata only (PartialObjectMetadataList), in pages: for callers that need names,

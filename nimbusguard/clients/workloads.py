@@ -8,7 +8,7 @@ uses, with an absolute replica count so a repeated write is harmless.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes.aio import client as k8s
 
@@ -92,8 +92,13 @@ async def read(api: k8s.ApiClient, ref: TargetRef) -> TargetState:
     obj = await kube.call_json(
         method, ref.name, ref.namespace, timeout=kube.READ_TIMEOUT, cluster=ref.cluster
     )
-    spec, status, meta = (_section(obj, key, ref) for key in ("spec", "status", "metadata"))
-    where = ref.describe()
+    return state_of(obj, ref.describe())
+
+
+def state_of(obj: dict[str, Any], where: str) -> TargetState:
+    """What an evaluation needs of a workload object (from a GET, a LIST or a watch event).
+    Raises ClientError (InvalidResponse) when a field has the wrong type."""
+    spec, status, meta = (_section(obj, key, where) for key in ("spec", "status", "metadata"))
     replicas = _count(spec, "replicas", where, default=1)
     generation = _count(meta, "generation", where, default=None)
     observed_generation = _count(status, "observedGeneration", where, default=None)
@@ -111,19 +116,27 @@ async def read(api: k8s.ApiClient, ref: TargetRef) -> TargetState:
     )
 
 
-def _section(obj: dict[str, Any], key: str, ref: TargetRef) -> dict[str, Any]:
+def _section(obj: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = obj.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise errors.ClientError(
-            f"{ref.describe()}: {key} is not an object", reason="InvalidResponse"
-        )
+        raise errors.ClientError(f"{where}: {key} is not an object", reason="InvalidResponse")
     return value
 
 
-async def scale(api: k8s.ApiClient, ref: TargetRef, replicas: int) -> int:
-    """Set the target's replicas through its scale subresource; returns what the server set."""
+@dataclasses.dataclass(frozen=True)
+class Scaled:
+    """The scale subresource's answer to a write."""
+
+    replicas: int  # what the server set
+    # The workload's resourceVersion after the write: a watched view of the target is stale
+    # until it has seen this version (target_cache.TargetCache.scaled).
+    resource_version: str | None
+
+
+async def scale(api: k8s.ApiClient, ref: TargetRef, replicas: int) -> Scaled:
+    """Set the target's replicas through its scale subresource."""
     apps = k8s.AppsV1Api(api)
     body = {"spec": {"replicas": replicas}}
     method = (
@@ -135,7 +148,33 @@ async def scale(api: k8s.ApiClient, ref: TargetRef, replicas: int) -> int:
         method, ref.name, ref.namespace, body, field_manager=FIELD_MANAGER, cluster=ref.cluster
     )
     set_to: int = result.spec.replicas if result.spec and result.spec.replicas is not None else 0
-    return set_to
+    version = result.metadata.resource_version if result.metadata else None
+    return Scaled(set_to, version)
+
+
+class Reader(Protocol):
+    """Where an evaluation reads its target: one GET each (`GETS`), or a watched view
+    (`target_cache.TargetCache`) told of this process's own writes."""
+
+    async def read(self, api: k8s.ApiClient, ref: TargetRef) -> TargetState: ...
+
+    def scaled(self, ref: TargetRef, result: Scaled) -> None: ...
+
+    def unanswered(self, ref: TargetRef) -> None: ...
+
+
+class _Gets:
+    async def read(self, api: k8s.ApiClient, ref: TargetRef) -> TargetState:
+        return await read(api, ref)
+
+    def scaled(self, ref: TargetRef, result: Scaled) -> None:
+        pass
+
+    def unanswered(self, ref: TargetRef) -> None:
+        pass
+
+
+GETS: Reader = _Gets()
 
 
 @dataclasses.dataclass(frozen=True)

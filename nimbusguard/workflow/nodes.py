@@ -49,7 +49,7 @@ async def observe(state: st.EvaluationState, runtime: Runtime[st.EvaluationConte
     if ctx.api is None:
         return {"error": ctx.api_error or errors.ClientError("no client for the target cluster")}
     try:
-        target = await workloads.read(ctx.api, ctx.target)
+        target = await ctx.targets.read(ctx.api, ctx.target)
     except errors.ClientError as exc:
         return {"error": exc}
     ctx.runtime.read_at = time.monotonic()
@@ -199,12 +199,15 @@ async def act(state: st.EvaluationState, runtime: Runtime[st.EvaluationContext])
     if not await ctx.record_intent(intent):
         return {}
     try:
-        set_to = await workloads.scale(ctx.api, ctx.target, decision.to_replicas)
+        scaled = await workloads.scale(ctx.api, ctx.target, decision.to_replicas)
     except errors.ApiError as exc:  # an answer: the target refused it
         await ctx.record_outcome(False)
         return {"scale_error": exc}
     except errors.ClientError as exc:  # no answer: it may have been applied; stays Pending
+        ctx.targets.unanswered(ctx.target)
         return {"scale_error": exc}
+    ctx.targets.scaled(ctx.target, scaled)
+    set_to = scaled.replicas
     await ctx.record_outcome(True)
     baselines = (ctx.runtime.baseline, ctx.runtime.fallback_baseline)
     evaluation.record(baselines, inp.now, decision.from_replicas, set_to)

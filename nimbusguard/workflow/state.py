@@ -74,6 +74,7 @@ class EvaluationContext:
     record_intent: Callable[[Intent], Awaitable[bool]]
     # Records the target's answer to the recorded intent: True = took it, False = refused it.
     record_outcome: Callable[[bool], Awaitable[None]] = _nothing
+    targets: workloads.Reader = workloads.GETS  # where `observe` reads the target
 
 
 class EvaluationState(TypedDict, total=False):

@@ -29,8 +29,8 @@ class SlowTarget:
     async def read(self, api: Any, ref: workloads.TargetRef) -> workloads.TargetState:
         return workloads.TargetState(self.replicas, self.ready, self.replicas, "app=web", True)
 
-    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
-        return replicas
+    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> workloads.Scaled:
+        return workloads.Scaled(replicas, None)
 
     async def metric(self, target: workloads.TargetState) -> sources.Reading:
         return sources.Reading("fake", self.utilization, self.utilization, "fake")

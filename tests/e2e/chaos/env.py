@@ -174,7 +174,7 @@ class Chaos:
         """Start an operator authenticating to the hub as user `chaos-<ns>-<name>` (also its
         Lease identity); `proxied`: through a TcpProxy of its own. `wait`: "ready",
         "leader", "standby" or None. `audit_reads`: the hub's audit log records its reads of
-        Deployments too (one per evaluation, see `evaluations`)."""
+        Deployments too (one per evaluation with --target-reads=get, see `evaluations`)."""
         hub = self.local.cluster(self.clusters.hub_context)
         user = f"chaos-{self.ns}-{name}"[:60]
         groups = (pki.ADMIN_GROUP, *((READS_GROUP,) if audit_reads else ()))

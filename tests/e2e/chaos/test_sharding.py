@@ -4,8 +4,9 @@ and no policy is evaluated by two replicas within an interval, nor by one that d
 its shard.
 
 The evidence is the hub's audit log, not the operators' logs: each operator authenticates as
-a user of its own whose Deployment reads are logged (reading its target is the one request
-every evaluation makes), and every shard Lease write is logged with the holder it names.
+a user of its own whose Deployment reads are logged (started with --target-reads=get, reading
+its target is the one request every evaluation makes), and every shard Lease write is logged
+with the holder it names.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def test_a_killed_replicas_shards_move_and_no_policy_is_evaluated_twice(chaos: C
             f"r{i}",
             leader_elect=True,
             wait=None,
-            extra_args=(*LEASE_ARGS, f"--shards={SHARDS}"),
+            # One GET per evaluation, the evidence (the default, a watch, reads none).
+            extra_args=(*LEASE_ARGS, f"--shards={SHARDS}", "--target-reads=get"),
             audit_reads=True,
         )
         for i in range(REPLICAS)

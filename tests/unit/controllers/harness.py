@@ -119,12 +119,12 @@ class Target:
         ready = self.replicas if self.ready is None else self.ready
         return workloads.TargetState(self.replicas, ready, self.replicas, "app=web", True)
 
-    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
+    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> workloads.Scaled:
         if self.refuse is not None:
             raise self.refuse
         self.scales.append((self.clock(), self.replicas, replicas))
         self.replicas = replicas
-        return replicas
+        return workloads.Scaled(replicas, None)
 
 
 @dataclasses.dataclass

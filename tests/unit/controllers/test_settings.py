@@ -65,6 +65,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "leader_elect": "true",
         "shards": "6",
         "max_concurrent_evaluations": "8",
+        "target_reads": "get",
         "lease_name": "l",
         "lease_namespace": "ops",
         "lease_duration": "30",

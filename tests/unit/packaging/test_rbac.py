@@ -69,8 +69,12 @@ def _methods(arg: ast.expr, tree: ast.Module) -> list[str]:
         found = [
             a.attr
             for node in ast.walk(tree)
-            if isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == arg.id for t in node.targets)
+            if isinstance(node, ast.Assign | ast.AnnAssign)
+            and node.value is not None
+            and any(
+                isinstance(t, ast.Name) and t.id == arg.id
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            )
             for a in ast.walk(node.value)
             if isinstance(a, ast.Attribute) and a.attr.split("_")[0] in VERBS
         ]
@@ -81,21 +85,27 @@ def _methods(arg: ast.expr, tree: ast.Module) -> list[str]:
 
 def calls_in_code() -> Iterator[tuple[Perm, bool, str]]:
     """(permission, made in a target cluster, where) for every `kube.call(api.method, ...)`
-    and `kube.call_json(api.method_without_preload_content, ...)`."""
+    and `kube.call_json(api.method_without_preload_content, ...)`, and `kube.watch_events`
+    of a list method (the watch verb)."""
     for path in sorted(p for source in SOURCES for p in source.glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if not (
                 isinstance(node, ast.Call)
-                and ast.unparse(node.func) in ("kube.call", "kube.call_json")
+                and ast.unparse(node.func) in ("kube.call", "kube.call_json", "kube.watch_events")
                 and node.args
             ):
                 continue
+            watch = ast.unparse(node.func) == "kube.watch_events"
             for method in _methods(node.args[0], tree):
                 if method in FREE:
                     continue
                 where = f"{path.name}:{node.lineno} {method}"
-                yield _permission(method, node, where), _in_target(node), where
+                group, resource, verb = _permission(method, node, where)
+                if watch:  # a list method called with watch=True
+                    assert verb == "list", f"{where}: watch a list method"
+                    verb = "watch"
+                yield (group, resource, verb), _in_target(node), where
 
 
 def _in_target(call: ast.Call) -> bool:
@@ -107,7 +117,11 @@ def _permission(method: str, call: ast.Call, where: str) -> Perm:
     verb = VERBS.get(verb_word)
     assert verb is not None, f"{where}: unknown verb {verb_word!r}"
     # The raw-JSON variant of a call needs the same permission as the call.
-    stem = rest.removeprefix("namespaced_").removesuffix("_without_preload_content")
+    stem = (
+        rest.removeprefix("namespaced_")
+        .removesuffix("_without_preload_content")
+        .removesuffix("_for_all_namespaces")
+    )
     args = call.args[1:]
     if stem in ("custom_object", "custom_object_status"):
         group, plural = _value(args[0]), _value(args[3])

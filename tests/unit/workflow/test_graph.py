@@ -47,10 +47,10 @@ class FakeCluster:
             raise self.read_error
         return workloads.TargetState(self.replicas, self.ready, self.replicas, "app=web", True)
 
-    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> int:
+    async def scale(self, api: Any, ref: workloads.TargetRef, replicas: int) -> workloads.Scaled:
         self.scaled.append(replicas)
         self.replicas = replicas
-        return replicas
+        return workloads.Scaled(replicas, None)
 
 
 @pytest.fixture
