@@ -257,7 +257,11 @@ async def _operate(
     compiled: graph.Compiled | None = None,
 ) -> int:
     sharded = _shard_leases(cfg, clients, metrics) if cfg.shards else None
-    watched = target_cache.TargetCache() if cfg.target_reads == "watch" else None
+
+    def counted(source: str) -> None:
+        metrics.target_reads.labels(source=source).inc()
+
+    watched = target_cache.TargetCache(on_read=counted) if cfg.target_reads == "watch" else None
     reconciler = reconciler_.Reconciler(
         clients=clients,
         permits=permits,
@@ -270,7 +274,7 @@ async def _operate(
         handed_over=sharded.handed_over if sharded else (lambda _: None),
         max_concurrent=cfg.max_concurrent_evaluations,
         standby=elector is not None,
-        targets=watched or workloads.GETS,
+        targets=watched or workloads.Gets(on_read=counted),
     )
     if sharded is not None:
         # The rounds run on the Lease thread; the loops they stop and count live on this one.

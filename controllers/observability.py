@@ -173,8 +173,18 @@ class Metrics:
         self.shards_held = prom.Gauge(
             "nimbusguard_shards_held", "Shard Leases this instance holds.", registry=r
         )
+        # How evaluations read their targets (--target-reads): a watched view ("watch"), or a
+        # GET ("get": the view could not vouch for the answer, or reads are GETs by setting).
+        self.target_reads = prom.Counter(
+            "nimbusguard_target_reads",
+            "Reads of the policies' targets, by how they were answered.",
+            ["source"],
+            registry=r,
+        )
         for phase in PHASES:
             self.policies_by_phase.labels(phase=phase).set(0)
+        for source in ("watch", "get"):
+            self.target_reads.labels(source=source)
         # At 0 from the start: `increase()` cannot see a counter's first increment from absent.
         for operation in ("list", "read"):
             self.standby_table_errors.labels(operation=operation)

@@ -147,7 +147,15 @@ class _View:
                 except errors.ApiError as exc:
                     if exc.status in (401, 403, 404):
                         # Before the readers wake: a refused view sends them elsewhere.
-                        level = logging.DEBUG if self.refused else logging.WARNING
+                        # Across namespaces, refused is the norm in a member cluster (its
+                        # role is bound per tenant namespace): said once, without alarm.
+                        level = (
+                            logging.DEBUG
+                            if self.refused
+                            else logging.WARNING
+                            if self.namespace
+                            else logging.INFO
+                        )
                         self.refused = True
                         self._stale()
                         logger.log(
@@ -281,20 +289,24 @@ class TargetCache:
 
     NAMESPACE_VIEWS = 16  # each holds a connection of the cluster client's pool while it watches
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        on_read: Callable[[str], None] = lambda _: None,
+    ) -> None:
         self.clock = clock
         self._views: dict[tuple[str | None, str, str | None], _View] = {}
-        # How reads were answered ("watch" or "get"): the benchmark and tests read it.
+        # How reads were answered ("watch" or "get"), also told to `on_read` (/metrics).
         self.reads: collections.Counter[str] = collections.Counter()
+        self.on_read = on_read
 
     async def read(self, api: k8s.ApiClient, ref: workloads.TargetRef) -> workloads.TargetState:
         """The target's state: from a view when it vouches for it, else one GET."""
         state = await self._watched(api, ref)
-        if state is not None:
-            self.reads["watch"] += 1
-            return state
-        self.reads["get"] += 1
-        return await workloads.read(api, ref)
+        source = "watch" if state is not None else "get"
+        self.reads[source] += 1
+        self.on_read(source)
+        return state if state is not None else await workloads.read(api, ref)
 
     async def _watched(
         self, api: k8s.ApiClient, ref: workloads.TargetRef

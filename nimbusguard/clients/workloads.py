@@ -8,6 +8,7 @@ uses, with an absolute replica count so a repeated write is harmless.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from kubernetes.aio import client as k8s
@@ -163,8 +164,14 @@ class Reader(Protocol):
     def unanswered(self, ref: TargetRef) -> None: ...
 
 
-class _Gets:
+class Gets:
+    """One GET per read; each told to `on_read` as "get" (/metrics)."""
+
+    def __init__(self, on_read: Callable[[str], None] = lambda _: None) -> None:
+        self.on_read = on_read
+
     async def read(self, api: k8s.ApiClient, ref: TargetRef) -> TargetState:
+        self.on_read("get")
         return await read(api, ref)
 
     def scaled(self, ref: TargetRef, result: Scaled) -> None:
@@ -174,7 +181,7 @@ class _Gets:
         pass
 
 
-GETS: Reader = _Gets()
+GETS: Reader = Gets()
 
 
 @dataclasses.dataclass(frozen=True)

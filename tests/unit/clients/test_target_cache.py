@@ -374,3 +374,24 @@ async def test_a_view_nobody_reads_stops(
         assert cache._views[(None, "Deployment", None)] is not view
     finally:
         await cache.close()
+
+
+async def test_each_read_is_told_how_it_was_answered(
+    server: tuple[ApiServer, k8s.ApiClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api_server, api = server
+    told: list[str] = []
+    cache = target_cache.TargetCache(on_read=told.append)
+    try:
+        await api_server.put(deployment("web", 2))
+        await cache.read(api, ref("web"))
+        with pytest.raises(errors.ApiError):
+            await cache.read(api, ref("gone"))
+    finally:
+        await cache.close()
+    assert told == ["watch", "get"]
+
+    # --target-reads=get: every read a GET, each counted too.
+    gets = workloads.Gets(on_read=told.append)
+    assert (await gets.read(api, ref("web"))).replicas == 2
+    assert told[-1] == "get" and api_server.requests[-1] == "get"
