@@ -31,7 +31,8 @@ T = TypeVar("T")
 # A generous bound for one API call (watch streams have their own: `watch_events`).
 DEFAULT_TIMEOUT = 10.0
 # Reading one target is a GET of one small object: a cluster that cannot answer it in 5 s is
-# reported unreachable within an interval + 10 s of hanging, not an interval + 15 s.
+# reported unreachable within an interval + 10 s of hanging (+ 5 s more when the read was
+# answered by a watch until then: target_cache.VOUCH_SECONDS), not an interval + 15 s more.
 READ_TIMEOUT = 5.0
 
 

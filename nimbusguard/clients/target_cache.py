@@ -10,8 +10,10 @@ What keeps the view honest:
   target it does not hold (a GET gives the exact 404 or 403), and for a target this process
   scaled until the watch has delivered that write (`scaled`);
 - the server ends each watch after WATCH_SECONDS and the next resumes from the last version
-  seen; a stream silent for longer is a dead connection, and a version too old (410) or any
-  failure means a fresh listing;
+  seen; reads trust the view only while the server was heard from within VOUCH_SECONDS (a
+  hung API server is then read with GETs, which time out and say so); a stream silent for
+  longer is a dead connection, and a version too old (410) or any failure means a fresh
+  listing;
 - a LIST or WATCH across namespaces refused (403: a member cluster that binds the operator's
   role in the tenants' namespaces only) means one view per target namespace; refused there
   too, reads are GETs; either is retried after RETRY_REFUSED. Nothing fails that worked before.
@@ -39,9 +41,15 @@ from nimbusguard.clients import errors, kube, workloads
 
 logger = logging.getLogger(__name__)
 
-WATCH_SECONDS = 60
+# Short watches: each one the server ends is news that it still answers. A hung API server
+# (the process frozen, the connection open) sends nothing, and reads stop trusting the view
+# VOUCH_SECONDS after the last news: they GET, time out and report the cluster unreachable,
+# at most VOUCH_SECONDS later than one GET per evaluation did. One watch request per view
+# every 3 s is what replaces one GET per evaluation.
+WATCH_SECONDS = 3
+VOUCH_SECONDS = WATCH_SECONDS + 2.0
 # Beyond the server's own end of the stream: this much silence is a dead connection.
-SILENCE_GRACE = 15.0
+SILENCE_GRACE = 5.0
 # How long a read waits for the first listing before it GETs: a leader's first round asks
 # for every target at once, and one listing answers them all.
 FIRST_LIST_WAIT = kube.READ_TIMEOUT
@@ -89,6 +97,8 @@ class _View:
         # write produced (None: the write had no answer) and when it was made.
         self.unseen: dict[Key, tuple[str | None, float]] = {}
         self.live = False  # the view follows the server
+        # When the server last showed it answers: a listing, an event, a watch it ended.
+        self.heard = 0.0
         self.refused = False  # the server refused to list or watch (RBAC)
         self.listed = asyncio.Event()  # the first listing ended, in success or not
         self.used = clock()
@@ -98,7 +108,7 @@ class _View:
 
     def lookup(self, ref: workloads.TargetRef) -> workloads.TargetState | None:
         """The target's state if the view vouches for it, else None (read it with a GET)."""
-        if not self.live:
+        if not self.live or self.clock() - self.heard > VOUCH_SECONDS:
             return None
         key = (ref.namespace, ref.name)
         unseen = self.unseen.get(key)
@@ -137,7 +147,8 @@ class _View:
                     version: str | None = await self._list()
                     while version is not None and self.clock() - self.used < UNUSED_SECONDS:
                         version = await self._watch(version)
-                        failures = 0  # a whole watch ran
+                        if version is not None:
+                            failures = 0  # a whole watch ran
                     if version is None:
                         # Once at once; again right after a listing, as any failure.
                         logger.info("the watch of %s must start over: listing again", self.where)
@@ -226,6 +237,7 @@ class _View:
         # The listing holds every write made before it began.
         self.unseen = {k: v for k, v in self.unseen.items() if v[1] >= began}
         self.live, self.refused = True, False
+        self.heard = self.clock()
         self.listed.set()
         return version
 
@@ -254,6 +266,7 @@ class _View:
         try:
             async with contextlib.aclosing(stream) as events:
                 async for event in events:
+                    self.heard = self.clock()
                     kind, obj = event.get("type"), event["object"]
                     if kind == "ERROR":
                         if obj.get("code") == 410:
@@ -279,6 +292,7 @@ class _View:
             if exc.status == 410:
                 return None
             raise
+        self.heard = self.clock()  # the server ended the stream on time
         return version
 
 

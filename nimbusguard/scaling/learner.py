@@ -71,6 +71,12 @@ from nimbusguard.scaling.reward import RewardWeights
 Mode = Literal["baseline", "explore", "exploit"]
 Acting = Literal["baseline", "learner"]
 _SLACK = 1e-6  # seconds of float noise tolerated in observation times
+# A decision's horizon counts as reached by an observation this share of an evaluation interval
+# short of it. The operator's evaluations come up to 5 % of their interval early (they are
+# pulled toward each policy's place, controllers/reconciler.PLACE_PULL); an observation a
+# moment early left its decision to the next one, which then judged two at once, and learning
+# came in bursts of two (the e2e crash test saw the table two updates behind its status).
+ON_TIME_SHARE = 0.05
 _MAX_OPEN = 256  # decisions waiting to be judged; more means learn() is not being called
 CHURN_SECONDS = 15.0  # the evaluation interval the reward's churn weight is set for
 
@@ -846,9 +852,10 @@ class QLearner:
         )
         judgements: list[Judgement] = []
         horizon = self.config.horizon_seconds
+        on_time = max(_SLACK, ON_TIME_SHARE * self.config.interval_seconds)
         while self._open:
             decision = self._open[0]
-            if decision.time >= obs.time - _SLACK or decision.time + horizon > obs.time + _SLACK:
+            if decision.time >= obs.time - _SLACK or decision.time + horizon > obs.time + on_time:
                 break
             self._open.popleft()
             judgements.append(self._score(decision))

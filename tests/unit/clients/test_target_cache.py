@@ -234,6 +234,7 @@ async def test_an_unanswered_scale_reads_with_gets_for_a_while(
         await cache.read(api, ref("web"))
         assert api_server.requests.count("get") == 1
         now[0] += target_cache.UNANSWERED_WRITE_SECONDS + 1
+        cache._views[(None, "Deployment", None)].heard = now[0]  # the server answers meanwhile
         await cache.read(api, ref("web"))
         assert api_server.requests.count("get") == 1
         assert cache.reads == {"watch": 2, "get": 1}
@@ -395,3 +396,25 @@ async def test_each_read_is_told_how_it_was_answered(
     gets = workloads.Gets(on_read=told.append)
     assert (await gets.read(api, ref("web"))).replicas == 2
     assert told[-1] == "get" and api_server.requests[-1] == "get"
+
+
+async def test_a_view_not_heard_from_lately_is_not_trusted(
+    server: tuple[ApiServer, k8s.ApiClient],
+) -> None:
+    api_server, api = server
+    now = [1000.0]
+    cache = target_cache.TargetCache(clock=lambda: now[0])
+    try:
+        await api_server.put(deployment("web", 2))
+        await cache.read(api, ref("web"))
+        # A hung API server: no event, no end of the watch, for longer than the view vouches.
+        now[0] += target_cache.VOUCH_SECONDS + 0.1
+        await cache.read(api, ref("web"))
+        assert cache.reads == {"watch": 1, "get": 1}
+
+        # Heard from again (here: the server ends the watch on time): trusted again.
+        await until(lambda: api_server.requests.count("watch") >= 2, "the next watch", 10)
+        await cache.read(api, ref("web"))
+        assert cache.reads == {"watch": 2, "get": 1}
+    finally:
+        await cache.close()

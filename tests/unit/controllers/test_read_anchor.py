@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from controllers import reconciler
+from nimbusguard.scaling import learner
 from nimbusguard.workflow.runtime import PolicyRuntime
 from tests.unit.controllers import harness
 
@@ -123,3 +124,8 @@ def test_a_bunch_of_policies_spreads_back_to_their_places() -> None:
     assert reconciler.toward_place(uid, interval, settled + interval) == pytest.approx(
         settled + interval
     )
+
+
+def test_the_learner_takes_an_evaluation_pulled_early_as_on_time() -> None:
+    # An evaluation pulled toward its place must still judge the decision one horizon back.
+    assert reconciler.PLACE_PULL <= learner.ON_TIME_SHARE

@@ -247,3 +247,18 @@ def test_churn_is_weighed_against_the_replica_cost_of_one_interval() -> None:
         choice = brain.decide(obs, hold_baseline(10))
         choices[choice.decision_id] = choice.learner_replicas
     assert changes > 0
+
+
+def test_an_observation_a_little_early_still_judges_its_decision() -> None:
+    """The operator's evaluations come up to 5 % of their interval early; each must judge the
+    decision one horizon before it, not leave it to the next (which then judged two at once)."""
+    brain = learner.QLearner(config(horizon_seconds=STEP), np.random.default_rng(0))
+    judged = []
+    for i in range(40):
+        t = i * STEP * 0.96  # every evaluation 4 % of the interval early
+        obs = Observation(time=t, replicas=10, ready_replicas=10, utilization=1.0)
+        judged.append(len(brain.judge(obs)))
+        brain.decide(obs, hold_baseline(10))
+    # Each observation judges the decision just before it (without the tolerance, one
+    # interval later: a whole interval of learning more for a crash to lose).
+    assert judged == [0] + [1] * 39
