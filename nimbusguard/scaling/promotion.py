@@ -14,9 +14,9 @@ flash crowd, handing control back and forth); with `violation_aim` set:
   when the baseline's violation rate is over the budget (`violation_limit`) and the learner's
   is lower by more than `demotion_margin` (a baseline that breaks the SLO is not cheaper at
   equal violations; while this holds, the learner is not demoted for its cost either). "Over
-  the budget" means over it on the rolling memory *and* in the long run (a mean over at least
-  `hand_back_decisions`, or half as many when it is over twice the budget, then an EWMA over
-  4 × the memory).
+  the budget" means over it on the rolling memory *and*, by more than `demotion_margin`, in
+  the long run (a mean over at least `hand_back_decisions`, or half as many when it is over
+  twice the budget, then an EWMA over 4 × the memory).
   After `windows` consecutive beaten windows the policy becomes Active (condition
   BaselineBeaten=True, with the numbers). A window not beaten resets the count.
 - Active: at each window's end, if the rolling reward of the learner (an EWMA over the same
@@ -28,8 +28,8 @@ flash crowd, handing control back and forth); with `violation_aim` set:
   violation rate is above both the budget (`violation_limit`) and the baseline's by more than
   the same margin (after a step in the load both run over the budget for hours; the margin
   keeps the learner from being demoted for a step it could not foresee either) *and* its
-  long-run rate (kept like the baseline's, below) is over the budget too, the policy goes back
-  to Learning and says why.
+  long-run rate (kept like the baseline's, below) is over the budget by the margin too, the
+  policy goes back to Learning and says why.
 - Active, with the policy's own HPA run alongside (`shadow`, fed through `record_acting`): the
   rolling cost above is only an estimate (each decision's candidates priced from the replicas
   the learner set), and on load with nothing to forecast it flattered the learner by 2-4 %,
@@ -39,6 +39,15 @@ flash crowd, handing control back and forth); with `violation_aim` set:
   between the two (the realised cost ratio over the estimated one) is kept as `bias`, and a
   later promotion must beat the HPA by it, per window and on the rolling estimate, so a
   learner that does not win is not promoted again on the same flattering estimate.
+
+The long-run rates are compared with the budget by the margin, for the HPA's rescue and the
+learner's demotion alike: they are estimates (the samples between two evaluations are charged
+against the load at the next one, which counts the sample before an upward step as violated:
+0.95 % estimated where 0.87 % were metered on the benchmark's cross-trace step with the API's
+30 s evaluations). Against the bare budget, an HPA that kept it (0.955 % metered on the API
+loop's same-trace flash crowd) was "rescued" after every hand-back, the learner acting at
+1.05 × its cost in turns of 500 evaluations, and a learner within it (0.87 %) was demoted
+for 17 hours of the cross-trace step.
 """
 
 from __future__ import annotations
@@ -193,7 +202,7 @@ class PromotionTracker:
     def _over_budget_long_run(self, limit: float) -> bool:
         """The baseline's long-run rate is over `limit`: after `hand_back_decisions`, or after
         half of them when it is over twice the limit (an HPA at 4 % need not be watched as
-        long as one at 1.1 %)."""
+        long as one at 1.1 %). `limit` is the budget with the margin (module docstring)."""
         n, rate = self._longrun_n, self.baseline_longrun
         if n >= self.hand_back_decisions:
             return rate > limit
@@ -294,7 +303,7 @@ class PromotionTracker:
         rescue = (
             limit is not None
             and theirs > limit
-            and self._over_budget_long_run(limit)
+            and self._over_budget_long_run(limit * (1.0 + cfg.demotion_margin))
             and mine * (1.0 + cfg.demotion_margin) < theirs
         )
         if self.phase == LEARNING:
@@ -319,7 +328,7 @@ class PromotionTracker:
         if (
             limit is not None
             and mine > max(limit, theirs) * (1.0 + cfg.demotion_margin)
-            and self.learner_longrun > limit
+            and self.learner_longrun > limit * (1.0 + cfg.demotion_margin)
         ):
             self.phase = LEARNING
             self.windows_beaten = 0

@@ -226,3 +226,34 @@ def test_a_learner_clearly_safer_than_a_baseline_over_budget_takes_over_before_w
     close = tracker()
     assert [close.record(-2.0, -1.0, 0.047, 0.05) for _ in range(10)] == [None] * 10
     assert close.phase == "Learning"
+
+
+def test_a_long_run_rate_within_the_margin_of_the_budget_neither_rescues_nor_demotes() -> None:
+    # The long-run rates are estimates that count a sample before an upward step as violated,
+    # so "over the budget in the long run" means over it by the demotion margin (10 %).
+    config = promotion.PromotionConfig(windows=1, window_decisions=1, demotion_margin=0.1)
+
+    def learning_beside(baseline_rate: float) -> promotion.PromotionTracker:
+        tracker = promotion.PromotionTracker(config, violation_aim=0.007, violation_limit=0.01)
+        for _ in range(3000):  # the learner costs more and never violates
+            if tracker.record(-2.0, -1.0, 0.0, baseline_rate) is not None:
+                break
+        return tracker
+
+    # An HPA at 1.05 %: over the budget, not by the margin; the dearer learner stays behind it.
+    assert learning_beside(0.0105).phase == promotion.LEARNING
+    # An HPA at 1.2 % breaks it: the learner, clearly safer, takes over although it costs more.
+    assert learning_beside(0.012).phase == promotion.ACTIVE
+
+    # An Active learner at 1 % for 4,000 decisions, then violating on k more: its rolling rate
+    # is over 1.1 % after 4 of them, its long-run rate reaches 1.1 % only after 5.
+    tracker = promotion.PromotionTracker(
+        config, phase=promotion.ACTIVE, violation_aim=0.007, violation_limit=0.01
+    )
+    for _ in range(4000):
+        assert tracker.record(-1.0, -2.0, 0.01, 0.0) is None
+    assert [tracker.record(-1.0, -2.0, 1.0, 0.0) for _ in range(4)] == [None] * 4
+    assert tracker.learner_violations > 0.011 and 0.01 < tracker.learner_longrun < 0.011
+    transition = tracker.record(-1.0, -2.0, 1.0, 0.0)
+    assert transition is not None and transition.reason == "FellBehindBaseline"
+    assert tracker.learner_longrun > 0.011
