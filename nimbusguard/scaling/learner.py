@@ -466,9 +466,13 @@ class QLearner:
             if snapshot.slo_price is not None:
                 self.slo_price = snapshot.slo_price
         self._weights = np.array([1.0, self.slo_price])
+        # Where evaluations miss samples, the long-run rates are estimates that over-count at
+        # upward steps: "over the budget" then needs the margin (`promotion` docstring).
+        estimated = config.promotion.demotion_margin if config.unseen > 0 else 0.0
         self.promotion = promotion.PromotionTracker(
-            config.promotion, phase, beaten, config.violation_aim, config.slo_budget
-        )
+            config.promotion, phase, beaten, config.violation_aim, config.slo_budget,
+            longrun_margin=estimated,
+        )  # fmt: skip
         self.mode_counts: dict[str, int] = {"baseline": 0, "explore": 0, "exploit": 0}
         self.shield_interventions = 0
         self.forecaster = forecast_mod.Forecaster(config.forecast)

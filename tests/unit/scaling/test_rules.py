@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from nimbusguard.scaling import actions, forecast, promotion, reward, shield, state
+from nimbusguard.scaling import actions, forecast, learner, promotion, reward, shield, state
 
 
 def test_shield_lets_the_learner_trim_above_the_hpa_target() -> None:
@@ -229,12 +230,15 @@ def test_a_learner_clearly_safer_than_a_baseline_over_budget_takes_over_before_w
 
 
 def test_a_long_run_rate_within_the_margin_of_the_budget_neither_rescues_nor_demotes() -> None:
-    # The long-run rates are estimates that count a sample before an upward step as violated,
-    # so "over the budget in the long run" means over it by the demotion margin (10 %).
+    # Where evaluations miss samples, the long-run rates are estimates that count a sample
+    # before an upward step as violated, so "over the budget in the long run" means over it
+    # by a margin (the learner passes its demotion margin, 10 %).
     config = promotion.PromotionConfig(windows=1, window_decisions=1, demotion_margin=0.1)
 
     def learning_beside(baseline_rate: float) -> promotion.PromotionTracker:
-        tracker = promotion.PromotionTracker(config, violation_aim=0.007, violation_limit=0.01)
+        tracker = promotion.PromotionTracker(
+            config, violation_aim=0.007, violation_limit=0.01, longrun_margin=0.1
+        )
         for _ in range(3000):  # the learner costs more and never violates
             if tracker.record(-2.0, -1.0, 0.0, baseline_rate) is not None:
                 break
@@ -248,8 +252,9 @@ def test_a_long_run_rate_within_the_margin_of_the_budget_neither_rescues_nor_dem
     # An Active learner at 1 % for 4,000 decisions, then violating on k more: its rolling rate
     # is over 1.1 % after 4 of them, its long-run rate reaches 1.1 % only after 5.
     tracker = promotion.PromotionTracker(
-        config, phase=promotion.ACTIVE, violation_aim=0.007, violation_limit=0.01
-    )
+        config, phase=promotion.ACTIVE, violation_aim=0.007, violation_limit=0.01,
+        longrun_margin=0.1,
+    )  # fmt: skip
     for _ in range(4000):
         assert tracker.record(-1.0, -2.0, 0.01, 0.0) is None
     assert [tracker.record(-1.0, -2.0, 1.0, 0.0) for _ in range(4)] == [None] * 4
@@ -257,3 +262,16 @@ def test_a_long_run_rate_within_the_margin_of_the_budget_neither_rescues_nor_dem
     transition = tracker.record(-1.0, -2.0, 1.0, 0.0)
     assert transition is not None and transition.reason == "FellBehindBaseline"
     assert tracker.learner_longrun > 0.011
+
+
+@pytest.mark.parametrize(("interval", "margin"), [(15.0, 0.0), (30.0, 0.1)])
+def test_the_long_run_margin_applies_where_evaluations_miss_samples(
+    interval: float, margin: float
+) -> None:
+    # Every 15 s sample evaluated: the rates count the samples themselves, no margin; every
+    # 30 s: half of them estimated, the demotion margin.
+    config = learner.LearnerConfig(interval_seconds=interval, slo_sample_seconds=15.0)
+    brain = learner.QLearner(config, np.random.default_rng(0))
+    assert brain.promotion.longrun_margin == margin
+    with pytest.raises(ValueError, match="longrun_margin"):
+        promotion.PromotionTracker(config.promotion, longrun_margin=-0.1)
