@@ -99,7 +99,9 @@ def _adopt_observed(policy: types.ScalingPolicy, memory: PolicyMemory, now: floa
     round of writes and watch echoes on top of the round itself. The refresh clock starts at
     the observed decision's time, so the fleet's refreshes keep their place, except that a
     refresh already due (the old leader's last writes are a minute old and more after the
-    Lease expired) waits one evaluation interval: the first round writes news only. A status
+    Lease expired) waits for a window that opens an evaluation interval or more from now: the
+    first round writes news only, and a window open at the takeover is not crowded with the
+    refreshes that fell due while no one led (`refresh.due`). A status
     with no decision was never written by an evaluation and is written in full."""
     observed = policy.status
     decision = observed.last_decision
@@ -109,7 +111,7 @@ def _adopt_observed(policy: types.ScalingPolicy, memory: PolicyMemory, now: floa
     memory.written_essence = _essence(observed)
     interval = float(policy.spec.scaling.evaluation_interval)
     memory.written_at = min(
-        now, max(decision.time.timestamp(), now - refresh.STATUS_REFRESH_SECONDS + interval)
+        now, max(decision.time.timestamp(), now - refresh.MIN_GAP_SECONDS + interval)
     )
 
 

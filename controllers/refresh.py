@@ -1,5 +1,6 @@
 """When a status that says nothing new is written anyway: about once a minute, in the
-policy's own half of the minute.
+policy's own half of the minute, when the first window that opens 45 s or more after the
+last write opens.
 
 Routine news (counters, times, the learner's progress) goes out with the next write. With
 nothing new to say, a policy's status is refreshed a minute after its last write, at an
@@ -34,11 +35,22 @@ def phase(uid: str) -> float:
     return place(uid, STATUS_REFRESH_SECONDS)
 
 
+# A routine refresh waits for a window that opens at least this long after the last write.
+MIN_GAP_SECONDS = STATUS_REFRESH_SECONDS - WINDOW_SECONDS / 2
+
+
 def due(written_at: float, now: float, offset: float) -> bool:
-    """Whether the status last written at `written_at` is to be refreshed at `now`."""
+    """Whether the status last written at `written_at` is to be refreshed at `now`: in the
+    policy's window, if that window opened MIN_GAP_SECONDS or more after the write.
+
+    Due anywhere in a window a minute after the write, half of a fleet written in one round
+    (a start, a takeover) fell due together in the round a minute later, the ones whose
+    window was open then: twice a round's share of status writes, and every evaluation of that
+    round late by up to 3 s. Counted from the window's opening, each policy waits for its own
+    window, and a policy refreshed at its window's first evaluation is refreshed a minute
+    later again."""
     since = now - written_at
     if since >= STALEST_SECONDS:
         return True
-    return since >= STATUS_REFRESH_SECONDS and (now - offset) % STATUS_REFRESH_SECONDS < (
-        WINDOW_SECONDS
-    )
+    opened = now - (now - offset) % STATUS_REFRESH_SECONDS
+    return opened - written_at >= MIN_GAP_SECONDS and now - opened < WINDOW_SECONDS
