@@ -57,9 +57,15 @@ INSTALLS = {"default": 1, "overlays/dev": 1, "overlays/prod": 2}  # entry point 
 DASHBOARD = CONFIG / "grafana" / "nimbusguard-dashboard.json"
 # kopf's namespace observer in --namespace mode lists and watches namespaces; we grant no
 # namespace access on purpose, and kopf retries, warns and falls back to the namespaces it was
-# given (docs/installation.md, "RBAC"). Any other resource being forbidden is a failure.
+# given (docs/installation.md, "RBAC"). In a member cluster, whose role is bound per
+# namespace, the watch of the targets across namespaces is refused once and the operator
+# watches each target namespace instead (docs/multi-cluster.md). Any other resource being
+# forbidden is a failure, the hub's listing of targets across namespaces included.
 EXPECTED_FORBIDDEN = re.compile(
     r"namespaces is forbidden|permissions to (list|watch for) namespaces"
+    rf"|User \\?\"system:serviceaccount:nimbusguard-system:{MEMBER_SA}\\?\" cannot list "
+    r"resource \\?\"(deployments|statefulsets)\\?\" in API group \\?\"apps\\?\" "
+    r"at the cluster scope"
 )
 
 
