@@ -138,6 +138,7 @@ class PolicyMemory:
     gone: bool = False  # found deleted (or re-created under its name) by an evaluation
     seen_at: float = dataclasses.field(default_factory=time.monotonic)  # first sight
     started_at: float = float("-inf")  # monotonic start of this instance's last evaluation
+    not_before: float = float("-inf")  # monotonic; no evaluation before (a takeover's round)
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 

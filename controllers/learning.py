@@ -134,8 +134,12 @@ async def load(store: Store, policy: types.ScalingPolicy, rt: runtime_.PolicyRun
     evaluation tries again.
     """
     name = store.name(policy)
+    # Listed absent when this instance began to lead: a GET would answer 404 (only the leader
+    # writes a policy's own table). A takeover of a young fleet spent its first round on a
+    # thousand such GETs (docs/scaling.md, "Takeover round 2").
+    listed_absent, rt.table_listed_absent = rt.table_listed_absent, False
     try:
-        data = await qtables.load(store.api, store.namespace, name, KEY)
+        data = None if listed_absent else await qtables.load(store.api, store.namespace, name, KEY)
     except errors.ClientError as exc:
         if exc.reason in ("QTableMissingKey", "QTableUndecodable"):
             return await _quarantine(store, policy, rt, name, str(exc))
@@ -286,6 +290,8 @@ async def _migrate(
 ) -> Loaded | None:
     """An older release's table of this very policy (controlled by its uid), as a warm start;
     None when there is none (or it is unusable: then the policy simply starts afresh)."""
+    if _looked_for_legacy(store, policy):
+        return None
     namespace = policy.metadata.namespace or "default"
     name = qtables.legacy_name(policy.metadata.name)
     try:
@@ -305,6 +311,19 @@ async def _migrate(
         f"{rt.learner.updates} updates{_fresh(rt)}); learning before acting"
     )
     return Loaded(cond.Update(cond.QTABLE_LOADED, True, "Migrated", message))
+
+
+def _looked_for_legacy(store: Store, policy: types.ScalingPolicy) -> bool:
+    """Whether this release already loaded the policy's table and found no older release's
+    table to continue from: its status names the policy's own ConfigMap (older releases kept
+    tables elsewhere) and QTableLoaded does not say Migrated (a migrated table may not have
+    been written yet; it is read again). Only an older release writes the old name, so the
+    answer stands, and a new leader does not ask again for every policy of a young fleet."""
+    learning = policy.status.learning
+    if learning is None or learning.q_table_config_map != f"{store.namespace}/{store.name(policy)}":
+        return False
+    loaded = next((c for c in policy.status.conditions if c.type == cond.QTABLE_LOADED), None)
+    return loaded is not None and loaded.reason != "Migrated"
 
 
 async def keep_replaced(

@@ -290,26 +290,39 @@ class Reconciler:
         """This instance leads now: keep each table read while standing by only if it is
         still the stored version (the previous leader may have written it since; it can no
         longer write once this one leads), then evaluate. A table not kept, or every one when
-        the listing fails, is read by the policy's first evaluation, as at a cold start."""
+        the listing fails, is read by the policy's first evaluation, as at a cold start; one
+        the listing does not hold is not asked for. Each policy is first evaluated at its
+        place in the interval, the round shortened by PLACE_PULL."""
         try:
             listed: dict[str, str] | None = await learning.versions(self.evaluator.store)
         except errors.ClientError as exc:
             logger.warning("took over; the Q-tables read while standing by are read again: %s", exc)
             listed = None
-        kept = 0
-        for uid, version in self._prepared.items():
-            memory = self._memory.get(uid)
-            if memory is None:
-                continue
-            if listed is not None and listed.get(qtables.table_name(uid)) == version:
+        kept = absent = 0
+        now = time.monotonic()
+        for uid, memory in self._memory.items():
+            name = qtables.table_name(uid)
+            version = self._prepared.get(uid)
+            if version is not None and listed is not None and listed.get(name) == version:
                 kept += 1
-            else:
+            elif version is not None:
                 memory.runtime.learner_ready = False
+            if listed is not None and name not in listed and not memory.runtime.learner_ready:
+                memory.runtime.table_listed_absent = True
+                absent += 1
+            # The round after a takeover ends 5 % of an interval early (the pull every schedule
+            # allows), so that every policy is evaluated within one interval of leading, with
+            # room for its turn; the next round is back at the places.
+            interval = _interval(memory.body)
+            memory.not_before = now + (1.0 - PLACE_PULL) * until_place(uid, interval, now)
+            memory.wake.set()
         logger.info(
-            "took over %d policies; %d of %d Q-tables read while standing by are current",
+            "took over %d policies; %d of %d Q-tables read while standing by are current, "
+            "%d policies have none stored yet",
             len(self._memory),
             kept,
             len(self._prepared),
+            absent,
         )
         self._prepared.clear()
         self._listed = {}
@@ -320,12 +333,15 @@ class Reconciler:
         """Seconds to hold back the first evaluation of a policy whose shard another replica
         gave up: that replica may have evaluated it just before, so this one waits until one
         interval after the release, and no policy is evaluated twice within an interval
-        across a handover. 0 for everything else (a dead holder's shard is taken only after
-        its Lease expired)."""
+        across a handover. Also the wait for a policy's place in the first round after a
+        takeover (`take_over`). 0 for everything else (a dead holder's shard is taken only
+        after its Lease expired)."""
+        now = time.monotonic()
+        wait = memory.not_before - now  # a takeover's first round (`take_over`)
         released = self.handed_over(uid)
         if released is None or memory.started_at >= released:
-            return 0.0
-        return released + _interval(memory.body) - time.monotonic()
+            return max(0.0, wait)
+        return max(wait, released + _interval(memory.body) - now)
 
     def paced(self, delay: float, interval: float) -> float:
         """The wait before the next evaluation: `delay`, except that a retry sooner than the

@@ -70,6 +70,9 @@ class PolicyRuntime:
     # Whether the table's ConfigMap exists: False when the load found none (the first write
     # creates it, not a PATCH answered 404 and then a POST), True once read or written.
     table_stored: bool | None = None
+    # Set when this instance began to lead and its listing of the tables (taken once it was
+    # the only writer) had none for this policy: the first load need not ask for it.
+    table_listed_absent: bool = False
     save_error: str | None = None  # why the table's last write failed (None: it did not)
     previous: observation.Observation | None = None  # the last observation
     # When the target's last read was answered (monotonic): the next evaluation is timed from

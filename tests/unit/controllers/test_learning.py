@@ -73,6 +73,7 @@ class Cluster:
         self.fail: errors.ClientError | None = None
         self.writes: list[tuple[str, str]] = []
         self.verbs: list[str] = []  # every write request, answered or refused
+        self.reads: list[tuple[str, str]] = []  # every GET: (namespace, name)
         self.version = 0  # the etcd revision: every write of a map gets a new resourceVersion
 
     def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +97,7 @@ class Cluster:
         method = fn.__name__
         if method == "read_namespaced_config_map":
             name, namespace = args
+            self.reads.append((namespace, name))
             if (namespace, name) not in self.maps:
                 raise errors.ApiError(404, "not found")
             return _object(self.maps[(namespace, name)])
@@ -208,6 +210,63 @@ async def test_the_old_release_table_of_this_policy_is_migrated_as_a_warm_start(
     assert loaded.condition is not None and loaded.condition.reason == "Migrated"
     # Its progress is kept, but it must beat the baseline again before acting.
     assert rt.learner.decisions == 700 and rt.learner.phase == "Learning"
+
+
+async def test_a_table_listed_absent_when_leading_began_is_not_asked_for(
+    cluster: Cluster,
+) -> None:
+    """A new leader listed the tables once it was the only writer (reconciler.take_over):
+    a policy with none there gets a new one without a GET answered 404, once."""
+    rt = _rt()
+    rt.table_listed_absent = True
+    loaded = await learning.load(STORE, POLICY, rt)
+    assert loaded.condition is not None and loaded.condition.reason == "NewQTable"
+    assert cluster.reads == [("shop", "web-qtable")]  # an older release's table: still asked
+    assert not rt.table_listed_absent  # the listing is not trusted for a later load
+    rt.learner_ready = False
+    await learning.load(STORE, POLICY, rt)
+    assert (OPERATOR_NS, OWN) in cluster.reads
+
+
+def _loaded_before(reason: str, config_map: str = f"{OPERATOR_NS}/{OWN}") -> Any:
+    """POLICY with the status a leader of this release wrote after loading its table."""
+    status = {
+        "learning": {"epsilon": 1.0, "qTableConfigMap": config_map},
+        "conditions": [
+            {
+                "type": "QTableLoaded",
+                "status": "True",
+                "reason": reason,
+                "message": "-",
+                "lastTransitionTime": "2026-12-04T00:00:00Z",
+            }
+        ],
+    }
+    return POLICY.model_copy(update={"status": types.ScalingPolicyStatus.model_validate(status)})
+
+
+async def test_an_older_release_table_is_looked_for_once_per_policy(cluster: Cluster) -> None:
+    """Its status says this release loaded the policy and found none: a new leader does not
+    ask again (a young fleet's takeover asked a thousand times)."""
+    cluster.put("shop", "web-qtable", _active_table(700), owner_uid="u-1")  # appears later
+    loaded = await learning.load(STORE, _loaded_before("NewQTable"), _rt())
+    assert loaded.condition is not None and loaded.condition.reason == "NewQTable"
+    assert cluster.reads == [(OPERATOR_NS, OWN)]
+
+
+@pytest.mark.parametrize(
+    ("reason", "config_map"),
+    [("Migrated", f"{OPERATOR_NS}/{OWN}"), ("NewQTable", "shop/web-qtable")],
+    ids=["migrated-but-not-written-yet", "an-older-release-status"],
+)
+async def test_an_older_release_table_is_looked_for_until_this_release_has(
+    cluster: Cluster, reason: str, config_map: str
+) -> None:
+    cluster.put("shop", "web-qtable", _active_table(700), owner_uid="u-1")
+    rt = _rt()
+    loaded = await learning.load(STORE, _loaded_before(reason, config_map), rt)
+    assert loaded.condition is not None and loaded.condition.reason == "Migrated"
+    assert rt.learner.decisions == 700
 
 
 @pytest.mark.parametrize("blob", [b"not a table", b""])

@@ -187,10 +187,70 @@ async def test_taking_over_keeps_only_the_current_tables_then_evaluates(
         assert not w.rec._memory[b].runtime.learner_ready, "a table written since is read again"
         await asyncio.wait_for(following, timeout=DEADLINE)  # it stops following by itself
         assert w.rec.metrics.owned_policies._value.get() == 2
-        w.rec._memory[a].wake.set()  # its next tick now, not an interval later
+        w.rec._memory[a].not_before = 0.0  # its place now, not up to an interval later
+        w.rec._memory[a].wake.set()
         await _until(lambda: bool(w.hub.writes), "the new leader's first status write")
         assert w.rec.cadence.evaluated >= 1
         assert sorted(tables.reads) == sorted([(a, "5"), (b, "6")])  # no read once leading
+
+
+async def test_a_policy_with_no_table_listed_at_take_over_is_marked_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its first load after the takeover does not ask for a table the listing, taken once
+    this instance leads, did not hold (controllers/learning.py `load`)."""
+    w = _standby(monkeypatch, [False])
+    tables = Tables(monkeypatch, {"a": "5"})
+    async with _following(w):
+        await _observe(w, "a", "young")
+        await _until(lambda: len(tables.reads) == 1, "the stored table read")
+        tables.versions["b"] = "7"  # written by the old leader after the last listing
+        await _observe(w, "b")
+        await w.rec.take_over()
+        assert w.rec._memory["young"].runtime.table_listed_absent
+        assert not w.rec._memory["a"].runtime.table_listed_absent  # kept, as read
+        assert not w.rec._memory["b"].runtime.table_listed_absent  # read by its first load
+
+
+async def test_a_failed_listing_at_take_over_marks_no_table_absent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = _standby(monkeypatch, [False])
+    tables = Tables(monkeypatch, {})
+    async with _following(w):
+        await _observe(w, "young")
+        tables.fail_listing = True
+        await w.rec.take_over()
+        assert not w.rec._memory["young"].runtime.table_listed_absent
+
+
+async def test_the_first_round_after_a_takeover_ends_within_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each policy waits for its place, the round shortened by PLACE_PULL: the last one is
+    due 5 % of an interval before the interval ends, which leaves room for its turn."""
+    w = _standby(monkeypatch, [False])
+    Tables(monkeypatch, {})
+    uids = [f"00000000-0000-0000-0000-{n:012d}" for n in range(200)]
+    async with _following(w):
+        await _observe(w, *uids)
+        before = time.monotonic()
+        await w.rec.take_over()
+        after = time.monotonic()
+        interval = 30.0  # the harness policy's
+        waits = [w.rec._memory[uid].not_before - before for uid in uids]
+        assert all(0.0 <= wait <= (1 - reconciler.PLACE_PULL) * interval + 0.1 for wait in waits)
+        assert max(waits) > 0.9 * interval  # spread over the round, not a burst
+        for uid in uids:
+            expected = (1 - reconciler.PLACE_PULL) * reconciler.until_place(uid, interval, after)
+            assert w.rec._memory[uid].not_before - after == pytest.approx(expected, abs=0.1)
+        last = max(uids, key=lambda uid: w.rec._memory[uid].not_before)
+        assert w.rec._settling(last, w.rec._memory[last]) > 0.9 * interval - 1.0
+        memory = w.rec._memory[last]
+        memory.not_before = time.monotonic() + 0.3  # its place, brought near for the test
+        memory.wake.set()
+        await _until(lambda: memory.started_at > after, "that policy's evaluation")
+        assert memory.started_at >= memory.not_before  # not before its place
 
 
 async def test_when_the_listing_fails_at_take_over_every_table_is_read_again(
