@@ -212,18 +212,6 @@ async def test_a_policy_with_no_table_listed_at_take_over_is_marked_so(
         assert not w.rec._memory["b"].runtime.table_listed_absent  # read by its first load
 
 
-async def test_a_failed_listing_at_take_over_marks_no_table_absent(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    w = _standby(monkeypatch, [False])
-    tables = Tables(monkeypatch, {})
-    async with _following(w):
-        await _observe(w, "young")
-        tables.fail_listing = True
-        await w.rec.take_over()
-        assert not w.rec._memory["young"].runtime.table_listed_absent
-
-
 async def test_the_first_round_after_a_takeover_ends_within_the_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -259,11 +247,13 @@ async def test_when_the_listing_fails_at_take_over_every_table_is_read_again(
     w = _standby(monkeypatch, [False])
     tables = Tables(monkeypatch, {"a": "5"})
     async with _following(w):
-        await _observe(w, "a")
+        await _observe(w, "a", "young")
         await _until(lambda: len(tables.reads) == 1, "the table read")
         tables.fail_listing = True
         await w.rec.take_over()
         assert not w.rec._memory["a"].runtime.learner_ready
+        # Nothing listed, nothing known absent: the young policy's first load asks.
+        assert not w.rec._memory["young"].runtime.table_listed_absent
 
 
 async def test_a_read_that_ends_after_the_take_over_is_not_trusted(
