@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="run the operator under cProfile")
     parser.add_argument(
         "--memory",
-        choices=("plain", "trace"),
+        choices=("plain", "trace", "census"),
         help="write the operator's memory report (benchmarks/scale_memory.py); trace: with "
-        "tracemalloc, slow (kept out of the table)",
+        "tracemalloc, slow (kept out of the table); census: the objects by type every 60 s",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "scale.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "scaling.md")
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             profile=profile if args.profile else None,
             memory=profile.with_name("memory.json") if args.memory else None,
             memory_trace=args.memory == "trace",
+            memory_census=args.memory == "census",
             extra_args=tuple(args.operator_arg),
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.scale " + shlex.join(sys.argv[1:] if argv is None else argv)
     saved = {"machine": machine, "command": command, "runs": results}
     args.out.write_text(json.dumps(saved, indent=2) + "\n")
-    if not args.no_doc and not args.profile and args.memory != "trace":
+    if not args.no_doc and not args.profile and args.memory not in ("trace", "census"):
         scale_report.write_section(args.doc, scale_report.section(results, command, machine))
         scale_report.plot(results, ROOT / "docs" / "img" / "scale.png")
     return 0

@@ -32,6 +32,7 @@ class Operator:
         profile: Path | None = None,
         memory: Path | None = None,
         memory_trace: bool = False,
+        memory_census: bool = False,
         leader_elect: bool = False,
         extra_args: Sequence[str] = (),
     ) -> None:
@@ -44,6 +45,7 @@ class Operator:
         elif memory is not None:  # a memory report, see benchmarks/scale_memory.py
             command = ["-m", "benchmarks.scale_memory", str(memory)]
             command += ["--trace"] if memory_trace else []
+            command += ["--census", "--every", "60"] if memory_census else []
         self.args = [
             sys.executable,
             *command,

@@ -39,6 +39,7 @@ class Options:
     profile: Path | None = None
     memory: Path | None = None  # a memory report (benchmarks/scale_memory.py)
     memory_trace: bool = False  # with tracemalloc (slow)
+    memory_census: bool = False  # the objects by type (a pause a minute)
     extra_args: tuple[str, ...] = ()
     progress: Callable[[str], None] = print
 
@@ -202,6 +203,7 @@ def _measure(
         profile=opts.profile,
         memory=opts.memory,
         memory_trace=opts.memory_trace,
+        memory_census=opts.memory_census,
         leader_elect=opts.takeover,
         extra_args=opts.extra_args,
     )
