@@ -103,13 +103,18 @@ def census(top: int = 25) -> dict[str, Any]:
     finally:
         if frozen:
             gc.freeze()
+    frames: collections.Counter[str] = collections.Counter()
     for o in objects:
         name = type(o).__name__
         counts[name] += 1
         sizes[name] += sys.getsizeof(o)
+        if name == "frame":  # a frame object is kept by a traceback (or a live generator)
+            code = o.f_code
+            frames[f"{Path(code.co_filename).name}:{code.co_name}"] += 1
     del objects
     return {
         "frozen": frozen,
+        "frames": dict(frames.most_common(12)),
         "blocks": sys.getallocatedblocks(),
         "by_size_mb": {k: round(v / 2**20, 1) for k, v in sizes.most_common(top)},
         "counts": dict(counts.most_common(top)),
