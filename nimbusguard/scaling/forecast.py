@@ -374,7 +374,9 @@ class Forecaster:
             self.time = float(last)
             self._bucket_n = 0
             self.fast, self.mid, self.slow = (float(v) for v in scalars["levels"])
-            self.lags.extend(float(v) for v in reversed(scalars["lags"]))
+            # Saved newest first, as held (`appendleft`); extending in that order keeps it.
+            self.lags.clear()
+            self.lags.extend(float(v) for v in scalars["lags"])
 
 
 def detect_period(series: FloatArray, config: ForecastConfig) -> int:

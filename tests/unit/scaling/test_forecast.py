@@ -112,6 +112,7 @@ def test_one_file_carries_forecaster_error_model_price_and_table() -> None:
     np.testing.assert_allclose(warm.forecaster.theta, brain.forecaster.theta)
     assert warm.forecaster.vol == pytest.approx(brain.forecaster.vol)
     assert warm.forecaster.period == brain.forecaster.period
+    assert list(warm.forecaster.lags) == list(brain.forecaster.lags)  # newest first, both
     # The warm start continues the levels and the history: the next forecast is the original's
     # but for the few observations still waiting for their horizon (not saved, not learned).
     obs = Observation(time=3000 * STEP, replicas=30, ready_replicas=30, utilization=0.5)
