@@ -319,6 +319,13 @@ def _steady(
         "peak_inflight": peak_inflight,
         "prometheus_queries_per_second": round(queries / seconds, 2),
         "status_writes_per_policy_minute": round(status_writes / n / (seconds / 60), 3),
+        # The operator's own count, by why it wrote (news, refresh, unsure).
+        "status_writes_by_why_per_policy_minute": {
+            dict(k).get("why", "?"): round(v / n / (seconds / 60), 3)
+            for k, v in sorted(
+                probe.delta(op_before, op_after, "nimbusguard_status_writes_total").items()
+            )
+        },
         # The collector's pauses block every evaluation due meanwhile (controllers/collector.py).
         "gc_full_collections": full_gcs,
         "gc_paused_seconds": {

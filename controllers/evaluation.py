@@ -113,6 +113,7 @@ def _adopt_observed(policy: types.ScalingPolicy, memory: PolicyMemory, now: floa
     memory.written_at = min(
         now, max(decision.time.timestamp(), now - refresh.MIN_GAP_SECONDS + interval)
     )
+    memory.refresh_paid = refresh.paid_until(0.0, memory.written_at)
 
 
 @dataclasses.dataclass
@@ -129,6 +130,7 @@ class PolicyMemory:
     status: types.ScalingPolicyStatus | None = None  # what the last evaluation built
     written: types.ScalingPolicyStatus | None = None  # what was last written (None: unsure)
     written_at: float = 0.0
+    refresh_paid: float = 0.0  # no routine refresh before this (refresh.paid_until)
     written_essence: dict[str, Any] | None = None  # _essence(written), kept: not redone each time
     # The newest scale record this instance wrote or saw, whether or not the status write
     # that followed succeeded: never decide from an older one.
@@ -459,11 +461,19 @@ class Evaluator:
         previous_write = memory.written or policy.status
         memory.status = compact.shared(new)  # kept until the next evaluation
         essence = _essence(new)
-        if (
-            memory.written is not None
-            and essence == memory.written_essence
-            and not refresh.due(memory.written_at, now, refresh.phase(policy.metadata.uid or ""))
+        if memory.written is None:
+            why = "unsure"
+        elif essence != memory.written_essence:
+            why = "news"
+        elif refresh.due(
+            memory.written_at,
+            memory.refresh_paid,
+            now,
+            refresh.phase(policy.metadata.uid or ""),
+            float(policy.spec.scaling.evaluation_interval),
         ):
+            why = "refresh"
+        else:
             return True
         if not self.may_write():
             return False
@@ -489,6 +499,8 @@ class Evaluator:
             memory.written = None  # unknown now: the next evaluation writes in full
             return False
         memory.written, memory.written_at, memory.written_essence = new, now, essence
+        memory.refresh_paid = refresh.paid_until(memory.refresh_paid, now)
+        self.metrics.status_writes.labels(why=why).inc()
         self.readiness.hub_ok_at = time.monotonic()
         return True
 

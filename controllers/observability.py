@@ -181,10 +181,21 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        # Why each status write was made: "news" (something that must be seen at once),
+        # "refresh" (nothing new for about a minute: controllers/refresh.py) or "unsure" (this
+        # instance had not written it yet, or its last write failed).
+        self.status_writes = prom.Counter(
+            "nimbusguard_status_writes",
+            "ScalingPolicy status writes, by why they were made.",
+            ["why"],
+            registry=r,
+        )
         for phase in PHASES:
             self.policies_by_phase.labels(phase=phase).set(0)
         for source in ("watch", "get"):
             self.target_reads.labels(source=source)
+        for why in ("news", "refresh", "unsure"):
+            self.status_writes.labels(why=why)
         # At 0 from the start: `increase()` cannot see a counter's first increment from absent.
         for operation in ("list", "read"):
             self.standby_table_errors.labels(operation=operation)
