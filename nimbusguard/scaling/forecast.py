@@ -54,7 +54,6 @@ matrix. `state()` and `restore()` carry it through a Q-table file.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 from typing import Any
@@ -66,6 +65,7 @@ FloatArray = npt.NDArray[np.float64]
 N_FEATURES = 9
 _FLOOR = 1e-6
 _SLACK = 1e-6
+_LAGS = 3  # the loads of the last evaluations the features use
 MAE_TO_SIGMA = 1.2533  # sqrt(pi / 2): σ of a Gaussian whose mean absolute deviation is 1
 
 
@@ -167,8 +167,10 @@ class Forecaster:
         the error level and the period stay."""
         self.time: float | None = None
         self.fast = self.mid = self.slow = 0.0
-        self.lags: collections.deque[float] = collections.deque(maxlen=3)
-        self._pending: collections.deque[list[Any]] = collections.deque()
+        # Lists, not deques: these hold a few entries, and an empty deque is a 64-slot block
+        # (0.6 KB a policy each; docs/scaling.md, "Long window").
+        self.lags: list[float] = []  # newest first, at most _LAGS
+        self._pending: list[list[Any]] = []
         self.history[:] = np.nan
         self._bucket = -1
         self._bucket_sum = 0.0
@@ -208,7 +210,8 @@ class Forecaster:
             self.mid += (1.0 - math.exp(-dt / cfg.mid_seconds)) * (load - self.mid)
             self.slow += (1.0 - math.exp(-dt / cfg.slow_seconds)) * (load - self.slow)
         self.time = time
-        self.lags.appendleft(load)
+        self.lags.insert(0, load)
+        del self.lags[_LAGS:]
 
     def _shifted(self, time: float, load: float) -> bool:
         """An upward level shift: the load now and at the evaluations of the last
@@ -240,7 +243,7 @@ class Forecaster:
         horizon = self.config.horizon_seconds
         pending = self._pending
         while pending and pending[0][0] + horizon < time - _SLACK:
-            t0, x, scale, peak = pending.popleft()
+            t0, x, scale, peak = pending.pop(0)
             if peak > -math.inf:
                 self._learn(x, peak / max(scale, _FLOOR), time - t0)
         for entry in pending:
@@ -374,9 +377,8 @@ class Forecaster:
             self.time = float(last)
             self._bucket_n = 0
             self.fast, self.mid, self.slow = (float(v) for v in scalars["levels"])
-            # Saved newest first, as held (`appendleft`); extending in that order keeps it.
-            self.lags.clear()
-            self.lags.extend(float(v) for v in scalars["lags"])
+            # Saved newest first, as held; kept in that order.
+            self.lags = [float(v) for v in scalars["lags"]][:_LAGS]
 
 
 def detect_period(series: FloatArray, config: ForecastConfig) -> int:

@@ -45,7 +45,6 @@ and no Q-value (an evaluation re-run after a crash is a no-op for learning).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -495,8 +494,10 @@ class QLearner:
         if snapshot is not None:
             self._restore_record(snapshot)
         self._last_forecast: forecast_mod.Forecast | None = None
-        self._open: collections.deque[_Open] = collections.deque()
-        self._points: collections.deque[_Point] = collections.deque()
+        # Lists, not deques: a horizon's worth of entries, and an empty deque is a 64-slot
+        # block (docs/scaling.md, "Long window").
+        self._open: list[_Open] = []
+        self._points: list[_Point] = []
         self._last_decision_time = -math.inf
         self._last_learn_time = -math.inf
         self._prev_ready: int | None = None
@@ -804,8 +805,7 @@ class QLearner:
                 baseline_replicas=baseline_replicas,
             )
         )
-        if len(self._open) > _MAX_OPEN:
-            self._open.popleft()
+        del self._open[:-_MAX_OPEN]
 
     def _confidence(self, q: list[float], allowed: list[int], chosen: int) -> float:
         tau = self.config.confidence_temperature
@@ -857,16 +857,19 @@ class QLearner:
         judgements: list[Judgement] = []
         horizon = self.config.horizon_seconds
         on_time = max(_SLACK, ON_TIME_SHARE * self.config.interval_seconds)
-        while self._open:
-            decision = self._open[0]
+        judged = 0
+        for decision in self._open:
             if decision.time >= obs.time - _SLACK or decision.time + horizon > obs.time + on_time:
                 break
-            self._open.popleft()
             judgements.append(self._score(decision))
+            judged += 1
+        del self._open[:judged]
         # Keep only the observations an open decision still needs (those after its time).
         cutoff = self._open[0].time if self._open else obs.time
-        while self._points and self._points[0].time <= cutoff + _SLACK:
-            self._points.popleft()
+        used = 0
+        while used < len(self._points) and self._points[used].time <= cutoff + _SLACK:
+            used += 1
+        del self._points[:used]
         return judgements
 
     def apply(self, judgements: Sequence[Judgement]) -> LearnResult | None:

@@ -17,7 +17,6 @@ there (replicas that became ready only now did not) against the load now.
 
 from __future__ import annotations
 
-import collections
 import copy
 import dataclasses
 import math
@@ -64,8 +63,9 @@ class ShadowHPA:
         self.replicas = obs.replicas
         self.ready = obs.ready_replicas
         # Replicas starting now: assumed ready one startup from now (their age is unknown).
-        self._pending: collections.deque[float] = collections.deque(
-            [obs.time + startup_seconds] * max(0, obs.replicas - obs.ready_replicas)
+        # A list: a few entries, and an empty deque is a 64-slot block (docs/scaling.md).
+        self._pending: list[float] = [obs.time + startup_seconds] * max(
+            0, obs.replicas - obs.ready_replicas
         )
         self._startup = startup_seconds
         self._last_scaling = last_scaling_time
@@ -88,7 +88,7 @@ class ShadowHPA:
     def resume(self, saved: dict[str, Any]) -> None:
         """Continue the trajectory `state` saved (checked by `check_state` when it was read)."""
         self.replicas, self.ready = int(saved["replicas"]), int(saved["ready"])
-        self._pending = collections.deque(float(t) for t in saved["pending"])
+        self._pending = [float(t) for t in saved["pending"]]
         self._last_scaling = saved["last_scaling"]
         self._last_time = saved["last_time"]
         self.baseline.restore(saved["hpa"])
@@ -102,9 +102,11 @@ class ShadowHPA:
         self._last_time = obs.time
         load = obs.demand
         before = self.ready
-        while self._pending and self._pending[0] <= obs.time + _SLACK:
-            self._pending.popleft()
-            self.ready += 1
+        ready = 0  # times are in order: the first `ready` have started
+        while ready < len(self._pending) and self._pending[ready] <= obs.time + _SLACK:
+            ready += 1
+        del self._pending[:ready]
+        self.ready += ready
         violation = interval_violation(load, self.ready, before, slo_ratio, unseen)
         mine = Observation(
             time=obs.time,
