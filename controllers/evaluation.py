@@ -283,7 +283,10 @@ class Evaluator:
         )
         if not self.may_write():  # the shard or the Lease went while this waited: read nothing
             return min(MAX_BACKOFF, float(spec.scaling.evaluation_interval))
-        final = await graph_.run(self.graph, inp, ctx)
+        try:
+            final = await graph_.run(self.graph, inp, ctx)
+        finally:
+            self.metrics.status_writes.labels(why="record").inc(recorder.written)
         outcome = status.Outcome.from_state(final)
         baseline_beaten = learning.baseline_condition(rt, outcome.learned)
         if baseline_beaten is not None:
@@ -554,6 +557,7 @@ class Evaluator:
         except errors.ClientError as write_error:
             logger.warning("could not record the invalid spec: %s", write_error)
             return False
+        self.metrics.status_writes.labels(why="invalid").inc()
         return True
 
     def _count(

@@ -102,6 +102,7 @@ class Recorder:
     log: logging.LoggerAdapter[logging.Logger]
     action: types.ScaleAction | None = None  # the newest state this evaluation recorded
     gone: bool = False  # the policy was deleted (or replaced by a new one of the same name)
+    written: int = 0  # status writes made (for nimbusguard_status_writes_total)
     _version: str | None = None
 
     @property
@@ -136,6 +137,7 @@ class Recorder:
             self.log.info("the scale record was not written: %s", exc)
             return False
         self._version = str((written or {}).get("metadata", {}).get("resourceVersion") or "")
+        self.written += 1
         return True
 
     async def begin(self, intent: st.Intent) -> bool:

@@ -182,8 +182,9 @@ class Metrics:
             registry=r,
         )
         # Why each status write was made: "news" (something that must be seen at once),
-        # "refresh" (nothing new for about a minute: controllers/refresh.py) or "unsure" (this
-        # instance had not written it yet, or its last write failed).
+        # "refresh" (nothing new for about a minute: controllers/refresh.py), "unsure" (this
+        # instance had not written it yet, or its last write failed), "record" (the scale
+        # record's states: controllers/intents.py) or "invalid" (a spec the models refuse).
         self.status_writes = prom.Counter(
             "nimbusguard_status_writes",
             "ScalingPolicy status writes, by why they were made.",
@@ -194,7 +195,7 @@ class Metrics:
             self.policies_by_phase.labels(phase=phase).set(0)
         for source in ("watch", "get"):
             self.target_reads.labels(source=source)
-        for why in ("news", "refresh", "unsure"):
+        for why in ("news", "refresh", "unsure", "record", "invalid"):
             self.status_writes.labels(why=why)
         # At 0 from the start: `increase()` cannot see a counter's first increment from absent.
         for operation in ("list", "read"):

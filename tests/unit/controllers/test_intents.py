@@ -70,6 +70,7 @@ async def test_pending_to_succeeded_records_when_the_target_answered(hub: harnes
     assert status["lastScale"]["state"] == "Succeeded"
     assert status["lastScalingTime"] == intents.stamp(NOW + 1)
     assert len(hub.writes) == 2
+    assert rec.written == 2  # what /metrics counts as why="record"
 
 
 async def test_pending_to_failed_charges_no_cooldown(hub: harness.Hub) -> None:

@@ -48,10 +48,26 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     registry = w.rec.evaluator.metrics.registry
     why = {
         k: registry.get_sample_value("nimbusguard_status_writes_total", {"why": k})
-        for k in ("news", "refresh", "unsure")
+        for k in ("news", "refresh", "unsure", "record")
     }
     # The first write: the status showed no decision, so this instance wrote it in full.
-    assert why == {"unsure": float(settled), "refresh": 1.0, "news": 1.0}
+    assert why == {"unsure": float(settled), "refresh": 1.0, "news": 1.0, "record": 0.0}
+
+
+async def test_a_scales_record_writes_are_counted_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = harness.world(monkeypatch)
+    w.metric.utilization = 3.0  # far above target: the first decision scales up
+    await w.adopt()
+    await w.evaluate()
+    registry = w.rec.evaluator.metrics.registry
+    records = registry.get_sample_value("nimbusguard_status_writes_total", {"why": "record"})
+    assert w.target.replicas > 2
+    assert records == 2.0  # Pending, then Succeeded
+    counted = sum(
+        registry.get_sample_value("nimbusguard_status_writes_total", {"why": k}) or 0.0
+        for k in ("news", "refresh", "unsure", "record", "invalid")
+    )
+    assert counted == len(w.hub.writes)
 
 
 async def test_routine_refreshes_keep_the_policys_half_of_the_minute(
