@@ -70,3 +70,13 @@ def test_the_section_replaces_only_its_markers(tmp_path: Path) -> None:
     assert "old" not in text
     assert text.count(report.BEGIN) == 1
     assert "| 1000 |" in text
+
+
+def test_goals_are_judged_at_a_thousand_and_larger_runs_say_what_they_miss() -> None:
+    runs = [*RUNS[:2], run(1000, 0.3, 280, 0.2), run(2000, 0.6, 430, 2.0)]
+    text = report.section(runs, "cmd", "machine")
+    assert "Goals for one process at N = 1000:" in text
+    assert "lag_p99 = 0.20 (goal 1): met" in text
+    assert "Beyond the goals' N, at N = 2000: lag_p99 = 2.00; operator_rss_mb = 430 (" in text
+    # Without a run at 1,000 the largest N is judged.
+    assert "Goals for one process at N = 500:" in report.section(RUNS[:2], "cmd", "machine")
