@@ -89,7 +89,8 @@ def test_an_api_loop_run_keeps_the_fast_rows_and_dates_each_group(
     assert cross["api", "step"]["measured"] == "2026-12-03"
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "\nold\n" not in text
-    assert "Measured: fast loop 2026-12-02; API loop 2026-12-03; fresh seeds 2026-12-02." in text
+    dates = "fast loop 2026-12-02; API loop 2026-12-03; fresh seeds, fast loop 2026-12-02"
+    assert f"Measured: {dates}." in text
 
 
 def test_one_date_when_every_row_was_run_together() -> None:
@@ -98,3 +99,24 @@ def test_one_date_when_every_row_was_run_together() -> None:
     assert lb.measured({}) == "Measured ?."
     rows[1]["measured"] = "2026-12-03"
     assert lb.measured({"measured": "2026-12-03", "same": rows}) == "Measured 2026-12-03."
+
+
+def test_fresh_seeds_run_in_each_loop_asked_for_with_the_runs_seeds(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, doc = tmp_path / "learner.json", tmp_path / "benchmarks.md"
+    doc.write_text(f"{lb.START}\n{lb.END}\n")
+    earlier = {"measured": "2026-12-02", "fresh": [fake_same("step", "fast", 1, 112)]}
+    out.write_text(json.dumps(earlier))
+    for name, value in (("OUT", out), ("DOC", doc), ("BUILD", tmp_path / "build"),
+                        ("same_trace", fake_same), ("FRESH", {"step": (112,)})):  # fmt: skip
+        monkeypatch.setattr(lb, name, value)
+    monkeypatch.setattr(time, "strftime", lambda *_: "2026-12-05")
+    monkeypatch.setattr(sys, "argv", ["learner_benchmark", "--loop", "api", "--fresh-only"])
+    lb.main()
+    fresh = {r["loop"]: r for r in json.loads(out.read_text())["fresh"]}
+    assert fresh["fast"]["measured"] == "2026-12-02" and fresh["fast"]["learner"]["seeds"] == 1
+    assert fresh["api"]["measured"] == "2026-12-05" and fresh["api"]["learner"]["seeds"] == 5
+    text = doc.read_text()
+    assert "#### Fresh generator seeds" in text and text.count("| step (112) |") == 2
+    assert "fresh seeds, fast loop 2026-12-02; fresh seeds, API loop 2026-12-05" in text
