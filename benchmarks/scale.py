@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -50,6 +51,32 @@ def _machine() -> str:
         f"{os.cpu_count()} cores shared with other work (load average {load:.1f} at the start), "
         f"Python {platform.python_version()}"
     )
+
+
+def _code() -> str:
+    """The commit the operator under test was run from (the child imports the working tree),
+    with "+changes" when tracked files differ from it: a table that does not say which code
+    it measured cannot be compared with the next one."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git checkout)"
+    return head + ("+changes" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
         scale_report.write_section(
-            args.doc, scale_report.section(saved["runs"], saved["command"], saved["machine"])
+            args.doc,
+            scale_report.section(
+                saved["runs"], saved["command"], saved["machine"], saved.get("code")
+            ),
         )
         scale_report.plot(saved["runs"], ROOT / "docs" / "img" / "scale.png")
         return 0
@@ -95,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(scale_shards.run(n, opts, args.replicas, args.shards))
             print(json.dumps(results[-1], indent=1), flush=True)
-        args.out.write_text(json.dumps({"machine": machine, "runs": results}, indent=2) + "\n")
+        saved_shards = {"machine": machine, "code": _code(), "runs": results}
+        args.out.write_text(json.dumps(saved_shards, indent=2) + "\n")
         return 0
     for n in ns:
         profile = Path(tempfile.mkdtemp(prefix="scale-prof-")) / "operator.prof"
@@ -122,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(scale_report.table(results)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python -m benchmarks.scale " + shlex.join(sys.argv[1:] if argv is None else argv)
-    saved = {"machine": machine, "command": command, "runs": results}
+    code = _code()
+    saved = {"machine": machine, "command": command, "code": code, "runs": results}
     args.out.write_text(json.dumps(saved, indent=2) + "\n")
     if not args.no_doc and not args.profile and args.memory not in ("trace", "census"):
-        scale_report.write_section(args.doc, scale_report.section(results, command, machine))
+        scale_report.write_section(args.doc, scale_report.section(results, command, machine, code))
         scale_report.plot(results, ROOT / "docs" / "img" / "scale.png")
     return 0
 

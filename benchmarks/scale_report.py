@@ -220,11 +220,14 @@ def beyond(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def section(results: Sequence[dict[str, Any]], command: str, machine: str) -> str:
+def section(
+    results: Sequence[dict[str, Any]], command: str, machine: str, code: str | None = None
+) -> str:
+    at = f" at {code}" if code else ""
     parts = [
         BEGIN,
         "",
-        f"Command: `{command}`. Machine: {machine}.",
+        f"Command: `{command}`{at}. Machine: {machine}.",
         "",
         *table(results),
         "",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks import scale_report as report
+import pytest
+
+from benchmarks import scale, scale_report as report
 
 
 def run(n: int, cores: float, rss: float, lag99: float) -> dict[str, Any]:
@@ -80,3 +83,22 @@ def test_goals_are_judged_at_a_thousand_and_larger_runs_say_what_they_miss() -> 
     assert "Beyond the goals' N, at N = 2000: lag_p99 = 2.00; operator_rss_mb = 430 (" in text
     # Without a run at 1,000 the largest N is judged.
     assert "Goals for one process at N = 500:" in report.section(RUNS[:2], "cmd", "machine")
+
+
+def test_the_section_names_the_code_it_measured_when_known() -> None:
+    assert "Command: `cmd` at abc1234+changes. Machine: m." in report.section(
+        RUNS, "cmd", "m", "abc1234+changes"
+    )
+    assert "Command: `cmd`. Machine: m." in report.section(RUNS, "cmd", "m")
+
+
+def test_the_code_is_the_checkouts_commit_or_says_it_is_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = scale._code()
+    if (scale.ROOT / ".git").exists():
+        assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", code), code
+    else:  # a copy of the tree without its history
+        assert code == "unknown (no git checkout)"
+    monkeypatch.setattr(scale, "ROOT", tmp_path)  # not a git checkout
+    assert scale._code() == "unknown (no git checkout)"
