@@ -1,6 +1,7 @@
 """The learner's benchmark of docs/benchmarks.md (issue 14): both loops, three tables.
 
     python -m benchmarks.learner_benchmark                 # everything (≈1 h on one core)
+    python -m benchmarks.learner_benchmark --fresh-only    # the fresh seeds, both loops (≈10 min)
     python -m benchmarks.learner_benchmark --loop fast --seeds 2 --no-fresh   # a quick look
     python -m benchmarks.learner_benchmark --doc-only      # rewrite the doc from the JSON
 
