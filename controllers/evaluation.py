@@ -92,7 +92,9 @@ def _essence(status: types.ScalingPolicyStatus) -> dict[str, Any]:
     return data
 
 
-def _adopt_observed(policy: types.ScalingPolicy, memory: PolicyMemory, now: float) -> None:
+def _adopt_observed(
+    policy: types.ScalingPolicy, memory: PolicyMemory, now: float, period: float
+) -> None:
     """Take the status the API server shows as the last one written, when this instance has
     written none it is sure of (it has just started or taken the lead, or its last write
     failed). Without it a new leader wrote every policy's status at its first evaluation, a
@@ -111,9 +113,9 @@ def _adopt_observed(policy: types.ScalingPolicy, memory: PolicyMemory, now: floa
     memory.written_essence = _essence(observed)
     interval = float(policy.spec.scaling.evaluation_interval)
     memory.written_at = min(
-        now, max(decision.time.timestamp(), now - refresh.MIN_GAP_SECONDS + interval)
+        now, max(decision.time.timestamp(), now - refresh.min_gap(period) + interval)
     )
-    memory.refresh_paid = refresh.paid_until(0.0, memory.written_at)
+    memory.refresh_paid = refresh.paid_until(0.0, memory.written_at, period)
 
 
 @dataclasses.dataclass
@@ -161,9 +163,12 @@ class Evaluator:
         clock: Callable[[], float] = time.time,
         may_write: Callable[[], bool] = lambda: True,
         targets: workloads.Reader = workloads.GETS,
+        status_refresh: float = refresh.STATUS_REFRESH_SECONDS,
     ) -> None:
         self.clients = clients
         self.targets = targets
+        # How often a status with nothing new is written anyway (controllers/refresh.py).
+        self.status_refresh = status_refresh
         self.permits = permits
         self.metrics = metrics
         self.readiness = readiness
@@ -460,7 +465,7 @@ class Evaluator:
         the last write and no refresh is due (then it is only remembered)."""
         now = self.clock()
         if memory.written is None:
-            _adopt_observed(policy, memory, now)
+            _adopt_observed(policy, memory, now, self.status_refresh)
         previous_write = memory.written or policy.status
         memory.status = compact.shared(new)  # kept until the next evaluation
         essence = _essence(new)
@@ -472,8 +477,9 @@ class Evaluator:
             memory.written_at,
             memory.refresh_paid,
             now,
-            refresh.phase(policy.metadata.uid or ""),
+            refresh.phase(policy.metadata.uid or "", self.status_refresh),
             float(policy.spec.scaling.evaluation_interval),
+            self.status_refresh,
         ):
             why = "refresh"
         else:
@@ -502,7 +508,7 @@ class Evaluator:
             memory.written = None  # unknown now: the next evaluation writes in full
             return False
         memory.written, memory.written_at, memory.written_essence = new, now, essence
-        memory.refresh_paid = refresh.paid_until(memory.refresh_paid, now)
+        memory.refresh_paid = refresh.paid_until(memory.refresh_paid, now, self.status_refresh)
         self.metrics.status_writes.labels(why=why).inc()
         self.readiness.hub_ok_at = time.monotonic()
         return True

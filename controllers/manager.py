@@ -275,6 +275,7 @@ async def _operate(
         max_concurrent=cfg.max_concurrent_evaluations,
         standby=elector is not None,
         targets=watched or workloads.Gets(on_read=counted),
+        status_refresh=cfg.status_refresh_seconds,
     )
     if sharded is not None:
         # The rounds run on the Lease thread; the loops they stop and count live on this one.

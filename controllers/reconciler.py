@@ -93,6 +93,7 @@ class Reconciler:
         max_concurrent: int = MAX_CONCURRENT,
         standby: bool = False,
         targets: workloads.Reader = workloads.GETS,
+        status_refresh: float = refresh.STATUS_REFRESH_SECONDS,
     ) -> None:
         self.metrics = metrics
         # Set once this instance may evaluate: at once, or for a standby at `take_over`.
@@ -124,6 +125,7 @@ class Reconciler:
             clock=clock,
             may_write=self.fence,
             targets=targets,
+            status_refresh=status_refresh,
         )
         self.closing = False  # stopping: no new loops, no new evaluations
         self._started = time.monotonic()

@@ -17,10 +17,16 @@ from __future__ import annotations
 
 import zlib
 
-# At 1,000 policies: ≤ 17 routine status writes a second (docs/scaling.md).
+# The default period (`--status-refresh-seconds`): at 1,000 policies ≤ 17 routine status
+# writes a second (docs/scaling.md). Every other span scales with the period; the docstrings
+# speak of the default (a minute).
 STATUS_REFRESH_SECONDS = 60.0
-WINDOW_SECONDS = STATUS_REFRESH_SECONDS / 2
-STALEST_SECONDS = 2 * STATUS_REFRESH_SECONDS
+
+
+def stalest(period: float = STATUS_REFRESH_SECONDS) -> float:
+    """The oldest an evaluated policy's status gets: two periods (a policy whose evaluations
+    never fall in its window)."""
+    return 2 * period
 
 
 def place(key: str, period: float) -> float:
@@ -30,35 +36,44 @@ def place(key: str, period: float) -> float:
     return zlib.crc32(key.encode()) / 2**32 * period
 
 
-def phase(uid: str) -> float:
+def phase(uid: str, period: float = STATUS_REFRESH_SECONDS) -> float:
     """The start of the policy's window in the minute, in seconds."""
-    return place(uid, STATUS_REFRESH_SECONDS)
+    return place(uid, period)
 
 
-# A routine refresh waits for a window that opens at least this long after the last write.
-MIN_GAP_SECONDS = STATUS_REFRESH_SECONDS - WINDOW_SECONDS / 2
+def min_gap(period: float = STATUS_REFRESH_SECONDS) -> float:
+    """A routine refresh waits for a window that opens at least this long after the last
+    write: three quarters of the period."""
+    return period - period / 4
 
 
-def paid_until(paid: float, now: float) -> float:
+def paid_until(paid: float, now: float, period: float = STATUS_REFRESH_SECONDS) -> float:
     """After a status write at `now` (news or routine), the time before which no routine
     refresh is due: a minute further on for every write. A write that says something new
     stands in for the next refresh instead of coming on top of it, so a policy whose news
     comes less than once a minute is written about once a minute in all, not once a minute
     plus its news (a token bucket of one write a minute that news may overdraw)."""
-    return max(paid, now) + STATUS_REFRESH_SECONDS
+    return max(paid, now) + period
 
 
-def _slack(interval: float) -> float:
+def _slack(interval: float, period: float) -> float:
     # Evaluation times jitter: an evaluation a minute after the last one may start a little
     # early against it. Half an interval is taken as on time, so the cadence does not slip
     # to the next evaluation.
-    return min(interval, WINDOW_SECONDS) / 2
+    return min(interval, period / 2) / 2
 
 
-def due(written_at: float, paid: float, now: float, offset: float, interval: float) -> bool:
+def due(
+    written_at: float,
+    paid: float,
+    now: float,
+    offset: float,
+    interval: float,
+    period: float = STATUS_REFRESH_SECONDS,
+) -> bool:
     """Whether the status last written at `written_at` is to be refreshed at `now`, by a
     policy evaluated every `interval` seconds whose writes have paid for the time until `paid`
-    (`paid_until`): in the policy's window, if that window opened MIN_GAP_SECONDS or more after
+    (`paid_until`): in the policy's window, if that window opened `min_gap` or more after
     the write and the time is paid for; at any evaluation once the status is two minutes old.
 
     Due anywhere in a window a minute after the write, half of a fleet written in one round
@@ -69,12 +84,10 @@ def due(written_at: float, paid: float, now: float, offset: float, interval: flo
     later again. Counted from the last write only, a news write 15 s after a refresh was
     followed by the next refresh a minute later: three writes in 75 s, and 0.94-1.01 writes
     per policy a minute at 1,000 policies (news and refreshes together)."""
-    slack = _slack(interval)
-    if now - written_at >= STALEST_SECONDS - slack:
+    slack = _slack(interval, period)
+    if now - written_at >= stalest(period) - slack:
         return True
-    opened = now - (now - offset) % STATUS_REFRESH_SECONDS
+    opened = now - (now - offset) % period
     return (
-        opened - written_at >= MIN_GAP_SECONDS
-        and now - opened < WINDOW_SECONDS
-        and now >= paid - slack
+        opened - written_at >= min_gap(period) and now - opened < period / 2 and now >= paid - slack
     )

@@ -146,6 +146,16 @@ class Settings(pydantic_settings.BaseSettings):
         "watch on deployments and statefulsets) or get (one GET per evaluation).",
         json_schema_extra=_extra(group="evaluation"),
     )
+    status_refresh_seconds: float = pydantic.Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description="How often a policy's status is written when nothing in it changed but "
+        "counters and times (the learner's progress, the metrics): news is written at once. "
+        "Each policy is written about once per period in all, so at 1,000 policies the "
+        "default is about 17 writes a second (docs/scaling.md).",
+        json_schema_extra=_extra(group="evaluation"),
+    )
     lease_name: str = pydantic.Field(
         default="nimbusguard-operator",
         min_length=1,

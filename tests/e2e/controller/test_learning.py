@@ -22,6 +22,10 @@ from tests.e2e.controller import helpers as h
 from tests.e2e.controller.conftest import Scenario
 
 TARGET = 0.5  # utilization per replica the policy aims at
+# Counters alone (the learner's updates, its last save) go out with a routine status refresh;
+# these tests wait for them, so their operators refresh every 10 s instead of every minute.
+REFRESH_SECONDS = 10.0
+REFRESH_ARGS = (f"--status-refresh-seconds={REFRESH_SECONDS:g}",)
 
 
 class Load:
@@ -140,17 +144,17 @@ def test_the_q_table_survives_a_crash(
         "qLearning": {"epsilonDecayDecisions": 50},
     }
     h.create_policy(api, ns, body)
-    operator = scenario.operator()
+    operator = scenario.operator(extra_args=REFRESH_ARGS)
 
     def persisted() -> dict[str, Any]:
         st = h.status(api, ns, "mem").get("learning") or {}
         return st if st.get("lastPersistTime") and st.get("updates", 0) >= 3 else {}
 
     # The first save is news (QTableSaved), but it may come before the third update; the
-    # counters then go out with the next routine refresh, up to STALEST_SECONDS after it.
+    # counters then go out with the next routine refresh, up to two periods after it.
     support.wait_until(
         lambda: bool(persisted()),
-        timeout=refresh.STALEST_SECONDS + 60,
+        timeout=refresh.stalest(REFRESH_SECONDS) + 60,
         what="a persisted Q-table",
     )
     # The table lives where the operator keeps its state (here: the test's namespace), named
@@ -163,7 +167,7 @@ def test_the_q_table_survives_a_crash(
     before = persisted()
 
     operator.kill()  # no chance to write anything more
-    scenario.operator()
+    scenario.operator(extra_args=REFRESH_ARGS)
     h.wait_condition(api, ns, "mem", "QTableLoaded", reason="Restored")
     after = h.status(api, ns, "mem")["learning"]
     # Learning continues from the persisted table: at most one window lost, epsilon not reset.
@@ -197,7 +201,7 @@ def test_a_q_table_the_api_server_refuses_is_a_condition_until_it_is_saved(
     body = _utilization_policy("refused", prom, cooldown=5, interval=5, maxReplicas=8)
     body["spec"]["aiConfig"] = {"persistIntervalSeconds": 5, "decisionHorizonSeconds": 5}
     h.create_policy(api, ns, body)
-    scenario.operator()
+    scenario.operator(extra_args=REFRESH_ARGS)
 
     h.wait_condition(
         api, ns, "refused", "QTableSaved", status_="False", reason="QTableSaveFailed", timeout=120
@@ -212,7 +216,7 @@ def test_a_q_table_the_api_server_refuses_is_a_condition_until_it_is_saved(
     learned = h.status(api, ns, "refused")["learning"]["updates"]
     support.wait_until(  # counters alone go out with a routine refresh
         lambda: h.status(api, ns, "refused")["learning"]["updates"] > learned,
-        timeout=refresh.STALEST_SECONDS + 30,
+        timeout=refresh.stalest(REFRESH_SECONDS) + 30,
         what="learning going on while the table cannot be written",
     )
 

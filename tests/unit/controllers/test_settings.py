@@ -39,6 +39,7 @@ def test_all_interfaces() -> None:
     [
         (["--log-level", "verbose"], "invalid setting log-level"),
         (["--log-format", "xml"], "invalid setting log-format"),
+        (["--status-refresh-seconds", "1"], "invalid setting status-refresh-seconds"),
         (["--bind-address", "8080"], "invalid setting bind-address"),
         (["--bind-address", "host:99999"], "invalid setting bind-address"),
         (["--lease-duration", "5", "--renew-deadline", "10"], "renew-deadline < lease-duration"),
@@ -66,6 +67,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "shards": "6",
         "max_concurrent_evaluations": "8",
         "target_reads": "get",
+        "status_refresh_seconds": "15",
         "lease_name": "l",
         "lease_namespace": "ops",
         "lease_duration": "30",

@@ -21,7 +21,7 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     settled = len(w.hub.writes)
     # The policy's window opens 90 s after the last write (105 s is in it).
     offset = (w.clock.now + 90.0) % refresh.STATUS_REFRESH_SECONDS
-    monkeypatch.setattr(refresh, "phase", lambda _uid: offset)
+    monkeypatch.setattr(refresh, "phase", lambda _uid, _period: offset)
     essences: list[object] = []
     build = evaluation._essence
 
@@ -52,6 +52,29 @@ async def test_nothing_new_is_written_once_a_minute(monkeypatch: pytest.MonkeyPa
     }
     # The first write: the status showed no decision, so this instance wrote it in full.
     assert why == {"unsure": float(settled), "refresh": 1.0, "news": 1.0, "record": 0.0}
+
+
+async def test_the_refresh_period_is_the_operators_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # --status-refresh-seconds=10: a status with nothing new goes out in the policy's window
+    # (5 s of every 10) that opens 7.5 s or more after the last write, or once it is 20 s old.
+    # Evaluated every 5 s, one evaluation falls in each window: every 10 or 20 s.
+    w = harness.world(monkeypatch, rec_kwargs={"status_refresh": 10.0})
+    w.metric.utilization = 1.0
+    await w.adopt()
+    await w.evaluate()
+    await w.evaluate()
+    settled, times = len(w.hub.writes), []
+    for _ in range(48):  # four minutes at 5 s
+        w.clock.now += 5
+        before = len(w.hub.writes)
+        await w.evaluate()
+        if len(w.hub.writes) > before:
+            times.append(w.clock.now)
+    refreshes = len(w.hub.writes) - settled
+    assert 12 <= refreshes <= 24, refreshes  # the default's minute: 2-4 in four minutes
+    assert max(b - a for a, b in itertools.pairwise(times)) <= refresh.stalest(10.0)
 
 
 async def test_a_scales_record_writes_are_counted_apart(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,7 +189,7 @@ def test_news_stands_in_for_a_refresh_so_a_fleet_writes_once_a_minute_in_all() -
         writes += counted
         minutes += (120 - 40) * 15 / 60
     assert writes / minutes <= 1.0
-    assert stalest <= refresh.STALEST_SECONDS + 7.5
+    assert stalest <= refresh.stalest() + 7.5
 
 
 def _status(**changes: object) -> object:
@@ -275,7 +298,7 @@ async def test_a_new_leader_does_not_rewrite_a_settled_status(
     took_over = new.clock.now
     # A refresh is due when it takes over: a minute since the last write, in the window.
     offset = took_over % refresh.STATUS_REFRESH_SECONDS
-    monkeypatch.setattr(refresh, "phase", lambda _uid: offset)
+    monkeypatch.setattr(refresh, "phase", lambda _uid, _period: offset)
     assert refresh.due(last_write, refresh.paid_until(0.0, last_write), took_over, offset, 15.0)
     await new.evaluate()
     assert len(new.hub.writes) == settled  # the status shown is the one it would write
