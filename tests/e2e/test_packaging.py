@@ -408,8 +408,9 @@ def _run_and_check(
         "web", "web", query=h.demand_query("packaging"), prometheus_url=prom.url,
         cooldown=5, interval=5, max_replicas=5,
     )  # fmt: skip
-    # Its table's first write comes at its phase in the persist interval: within 10 s here.
-    web["spec"]["aiConfig"] = {"persistIntervalSeconds": 10}
+    # Its table's first write comes at its phase in the persist interval once it has learned
+    # (its first decision judged, a 5 s horizon later): within 20 s here.
+    web["spec"]["aiConfig"] = {"persistIntervalSeconds": 10, "decisionHorizonSeconds": 5}
     h.create_policy(hub_api, hub_ns, web)
     edge = _policy("edge", "edge", cluster="member", target_namespace=member_ns, cooldown=5,
                    interval=5, max_replicas=3)  # fmt: skip
