@@ -21,6 +21,19 @@ async def get(api: k8s.ApiClient, namespace: str, name: str) -> dict[str, Any]:
     return result
 
 
+async def served(api: k8s.ApiClient) -> bool:
+    """Whether the hub serves ScalingPolicies now (the CRD is installed and established):
+    one discovery GET. False on a 404; other failures raise."""
+    custom = k8s.CustomObjectsApi(api)
+    try:
+        found: Any = await kube.call(custom.get_api_resources, gv.GROUP, gv.VERSION)
+    except errors.ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return any(r.name == gv.PLURAL for r in (found.resources or []))
+
+
 # kopf's listings page as the sweep's do (controllers/handlers.py).
 LIST_PAGE = kube.LIST_PAGE
 

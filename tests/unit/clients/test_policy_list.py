@@ -165,3 +165,30 @@ async def test_a_malformed_table_listing_fails_whole(
     with pytest.raises(errors.ClientError) as raised:
         await qtables.versions(api, "nimbusguard-system", "component=qtable")
     assert raised.value.reason == "InvalidResponse"
+
+
+async def test_served_reads_discovery_and_a_404_means_not_yet(
+    listed: tuple[ListServer, k8s.ApiClient],
+) -> None:
+    server, api = listed
+    resources = {
+        "kind": "APIResourceList",
+        "groupVersion": "nimbusguard.io/v1",
+        "resources": [
+            {"name": n, "singularName": "", "namespaced": True, "kind": "ScalingPolicy",
+             "verbs": ["get"]}
+            for n in ("scalingpolicies", "scalingpolicies/status")
+        ],
+    }  # fmt: skip
+    server.pages += [
+        (200, resources),
+        (200, {**resources, "resources": []}),
+        (404, {"kind": "Status", "code": 404}),
+        (403, {"kind": "Status", "code": 403}),
+    ]
+    assert await policies.served(api) is True
+    assert await policies.served(api) is False  # the group is there, the kind not (yet)
+    assert await policies.served(api) is False  # no such group: the CRD is not installed
+    with pytest.raises(errors.ApiError):
+        await policies.served(api)
+    assert {path for path, _, _ in server.requests} == {"/apis/nimbusguard.io/v1"}

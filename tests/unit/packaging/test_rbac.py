@@ -43,8 +43,9 @@ RESOURCES = {
     "token_review": ("authentication.k8s.io", "tokenreviews"),
     "subject_access_review": ("authorization.k8s.io", "subjectaccessreviews"),
 }
-# Calls that need no RBAC (non-resource URLs every authenticated user may read).
-FREE = {"get_code"}
+# Calls that need no RBAC (non-resource URLs every authenticated user may read: /version and
+# API discovery, bound to system:authenticated by system:discovery).
+FREE = {"get_code", "get_api_resources"}
 
 
 def _value(node: ast.expr) -> str:
