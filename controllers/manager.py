@@ -23,6 +23,7 @@ from typing import Any
 import kopf
 from kubernetes.aio import client as k8s
 
+from api.v1 import scalingpolicy_types as types
 from controllers import (
     collector as collector_,
     handlers,
@@ -247,7 +248,7 @@ async def wind_down(
     logger.info("stopped in %.1fs", time.monotonic() - started)
 
 
-_NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_NAMESPACE_NAME = re.compile(types.DNS_LABEL)
 
 
 async def _namespaces_as_given(cfg: st.Settings, clients: kube.ClusterClients) -> bool:
@@ -260,12 +261,13 @@ async def _namespaces_as_given(cfg: st.Settings, clients: kube.ClusterClients) -
     kopf's one switch for this also stops its watch for CRDs, which is what lets a pod that
     starts before the ScalingPolicy CRD is established serve it once it is: so the switch is
     thrown only when every name is exact and the hub serves ScalingPolicies already."""
-    if not cfg.namespaces or not all(_NAMESPACE_NAME.fullmatch(n) for n in cfg.namespaces):
+    exact = all(len(n) <= 63 and _NAMESPACE_NAME.fullmatch(n) for n in cfg.namespaces)
+    if not cfg.namespaces or not exact:
         return False
     try:
         served = await policies.served(clients.hub)
     except errors.ClientError as exc:
-        logger.info("kopf lists the namespaces itself: ScalingPolicies not checked (%s)", exc)
+        logger.warning("kopf lists the namespaces itself: ScalingPolicies not checked (%s)", exc)
         return False
     if served:
         logger.info("watching namespaces %s as given (kopf lists none)", ", ".join(cfg.namespaces))

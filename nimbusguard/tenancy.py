@@ -26,13 +26,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from api.v1 import scalingpolicy_types as types
+
 CONFIG_MAP = "nimbusguard-tenancy"
 ANY_CLUSTER = "*"
 REASON = "TargetNotPermitted"
 FIELD = "spec.target.namespace"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_CLUSTER = re.compile(r"^[!-~]+$")  # printable ASCII, no spaces: what target.cluster admits
+_DNS_LABEL = re.compile(types.DNS_LABEL)
+_CLUSTER = re.compile(types.CONTEXT)  # what target.cluster admits
 
 
 def entries(value: str) -> list[str]:

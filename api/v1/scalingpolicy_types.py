@@ -30,12 +30,14 @@ Acting = Literal["hpa", "learner"]
 
 # Names of Kubernetes objects and kubeconfig contexts, bounded so CEL cost estimates stay small.
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Public: the operator checks its own names (--namespace, tenancy grants, metric endpoints)
+# with the same patterns.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # An http(s) base URL without user info, query or fragment, in ASCII (same meaning in the API
 # server's RE2 and in pydantic's engine: explicit ASCII classes only).
 _SERVER_ADDRESS = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$"
 # Kubeconfig context names: printable ASCII without spaces (EKS's ARNs and GKE's names fit).
-_CONTEXT = r"^[!-~]+$"
+CONTEXT = r"^[!-~]+$"
 
 
 class Model(pydantic.BaseModel):
@@ -118,7 +120,7 @@ class TargetRef(SpecModel):
         default=None,
         min_length=1,
         max_length=63,
-        pattern=_DNS_LABEL,
+        pattern=DNS_LABEL,
         description=(
             "Namespace of the target in the member cluster. Only allowed together with "
             "`cluster`; in the operator's own cluster the target is always in the policy's "
@@ -129,7 +131,7 @@ class TargetRef(SpecModel):
         default=None,
         min_length=1,
         max_length=253,
-        pattern=_CONTEXT,
+        pattern=CONTEXT,
         description=(
             "Name of a context in the member-clusters kubeconfig the operator is given. "
             "Absent means the cluster the operator runs in (the hub)."
@@ -292,7 +294,7 @@ class PrometheusMetric(SpecModel):
         default=None,
         min_length=1,
         max_length=63,
-        pattern=_DNS_LABEL,
+        pattern=DNS_LABEL,
         description=(
             "Name of a metric endpoint the operator's installer approved (URL, credentials and "
             "TLS live in the operator's configuration, nimbusguard-metric-endpoints). Set "

@@ -53,6 +53,7 @@ import pydantic
 import pydantic.alias_generators
 import yaml
 
+from api.v1 import scalingpolicy_types as types
 from nimbusguard.clients import errors
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ DEFAULT_MAX_CONNECTIONS = 4
 ADDRESS_CONNECTIONS_PER_HOST = 4
 ADDRESS_CONNECTIONS_TOTAL = 64
 
-_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _ANY_PORT = re.compile(r"^(https?://[^/:@]+|https?://\[[^]/@]+\]):\*(/.*)?$")
 
 
@@ -121,7 +121,7 @@ class TLS(_Config):
 
 
 class EndpointSpec(_Config):
-    name: str = pydantic.Field(min_length=1, max_length=63, pattern=_NAME)
+    name: str = pydantic.Field(min_length=1, max_length=63, pattern=types.DNS_LABEL)
     url: str
     namespaces: list[str] | None = None
     auth: Auth = pydantic.Field(default_factory=Auth)

@@ -33,6 +33,8 @@ class _Clients:
         (("team-a",), errors.ClusterUnreachableError("down"), False, True),
         (("team-*",), True, False, False),  # a pattern is for kopf to match
         (("Team-A",), True, False, False),  # not a namespace name
+        (("a" * 64,), True, False, False),  # too long for one
+        (("team-a\n",), True, False, False),
     ],
 )
 async def test_namespaces_are_taken_as_given_only_when_exact_and_the_crd_is_served(
